@@ -1,0 +1,220 @@
+//! The Workflow resource (`kwf.dev/v1alpha1`). The spec is the kopf seed's schema field
+//! for field, so its manifests apply unchanged; everything added is optional.
+
+use k8s_openapi::api::batch::v1::JobTemplateSpec;
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of every kwf resource and the prefix of its labels and annotations.
+pub const GROUP: &str = "kwf.dev";
+/// Label on every Job: the name of the Workflow that owns it.
+pub const LABEL_WORKFLOW: &str = "kwf.dev/workflow";
+/// Label on every Job: the step it runs.
+pub const LABEL_STEP: &str = "kwf.dev/step";
+/// Annotation on a Workflow: any new value asks the controller to rerun it.
+pub const ANNOTATION_RESTARTED_AT: &str = "kwf.dev/restartedAt";
+/// Annotation on a Workflow: `failed` makes a restart rerun only failed and skipped steps.
+pub const ANNOTATION_RESTART_MODE: &str = "kwf.dev/restart-mode";
+/// Value of [`ANNOTATION_RESTART_MODE`] that keeps succeeded steps.
+pub const RESTART_MODE_FAILED: &str = "failed";
+/// Default of `spec.maxStepTimeout`, in seconds (the seed's).
+pub const DEFAULT_MAX_STEP_TIMEOUT: i64 = 60;
+
+/// A DAG of steps; each step runs as a Kubernetes Job once all of its dependencies succeeded.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "kwf.dev",
+    version = "v1alpha1",
+    kind = "Workflow",
+    plural = "workflows",
+    shortname = "kwf",
+    namespaced,
+    status = "WorkflowStatus",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Progress", type_ = "string", json_path = ".status.progress"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(name = "Message", type_ = "string", json_path = ".status.message", priority = 1)
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowSpec {
+    /// Seconds a step may run, counted from its Job's creation, before the step and the
+    /// workflow fail. `-1` means unlimited.
+    #[serde(default = "default_max_step_timeout")]
+    pub max_step_timeout: i64,
+    /// The steps, one Job each.
+    pub containers: Vec<Step>,
+}
+
+fn default_max_step_timeout() -> i64 {
+    DEFAULT_MAX_STEP_TIMEOUT
+}
+
+/// One step of a Workflow: a container to run as a Job, and the steps it waits for.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    /// The step's name: a DNS-1123 label, unique in the workflow.
+    pub step_name: String,
+    /// Container image. Required unless `jobTemplate` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Entrypoint; the image's when null or absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Names of the steps that must succeed before this one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Arguments to the entrypoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    /// Environment variables of the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<EnvVar>>,
+    /// Compute resources of the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Always, Never or IfNotPresent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<String>,
+    /// ServiceAccount the step's pod runs as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Escape hatch: a full batch/v1 JobTemplateSpec for steps that need more than one
+    /// container's fields. The controller still sets `restartPolicy: Never`, the labels
+    /// and the deadline; `image`, `command`, `args` and `env` then apply to no container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_template: Option<JobTemplateSpec>,
+}
+
+/// Phase of a Workflow, in the seed's vocabulary.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum WorkflowPhase {
+    /// Seen but not yet validated and started.
+    #[default]
+    Created,
+    /// Valid and running its steps.
+    Started,
+    /// Every step succeeded.
+    Completed,
+    /// Invalid, or a step failed or timed out.
+    Failed,
+}
+
+/// Phase of one step.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum StepPhase {
+    /// Waiting for its dependencies (also the phase of a step absent from `status.steps`).
+    #[default]
+    Pending,
+    /// Its Job exists and has not finished.
+    Running,
+    /// Its Job completed.
+    Succeeded,
+    /// Its Job failed or timed out.
+    Failed,
+    /// It can never run because a step it depends on failed.
+    Skipped,
+}
+
+/// Observed state of a Workflow, written by the controller through the status subresource.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowStatus {
+    /// Created, Started, Completed or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<WorkflowPhase>,
+    /// When `phase` last changed (the seed's "status-changed").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    /// What a person should know about the phase: the validation problem, the failed step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The `kwf.dev/restartedAt` annotation value last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_restart: Option<String>,
+    /// Runs of this generation so far: 0 for the first, incremented by each restart. Part
+    /// of Job names so that a rerun never collides with the Jobs of the run before.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub run: u32,
+    /// When the current run started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When the current run completed or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    /// Succeeded steps over all steps, such as `3/5` (a printer column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    /// Standard conditions: `Ready` (True once Completed) and `Failed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// State of each step that has left Pending, in the order they did; a step not listed
+    /// is Pending. Kept compact so a 2,000-step workflow stays far below etcd's limit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepStatus>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Observed state of one step.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StepStatus {
+    /// The step's `stepName`.
+    pub name: String,
+    /// Pending, Running, Succeeded, Failed or Skipped.
+    pub phase: StepPhase,
+    /// The Job that runs (or ran) the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    /// When the step's Job was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When the step's Job finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    /// Exit code of the step's container, where its pod shows one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Why the step failed, timed out or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl WorkflowStatus {
+    /// The state of `step`, if it has left Pending.
+    pub fn step(&self, step: &str) -> Option<&StepStatus> {
+        self.steps.iter().find(|s| s.name == step)
+    }
+
+    /// Phase of `step` (Pending when it is not listed).
+    pub fn step_phase(&self, step: &str) -> StepPhase {
+        self.step(step).map(|s| s.phase).unwrap_or_default()
+    }
+
+    /// The seed's list of started steps: every step whose Job was created.
+    pub fn started_steps(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .filter(|s| s.phase != StepPhase::Skipped && s.phase != StepPhase::Pending)
+            .map(|s| s.name.as_str())
+            .collect()
+    }
+
+    /// The seed's list of executed steps: every step that succeeded.
+    pub fn executed_steps(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .filter(|s| s.phase == StepPhase::Succeeded)
+            .map(|s| s.name.as_str())
+            .collect()
+    }
+}
