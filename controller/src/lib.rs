@@ -1,1 +1,23 @@
-//! Placeholder.
+//! The kwf workflow controller.
+//!
+//! A functional core ([`decide`], [`jobs`]: what to do, given a Workflow and its Jobs) inside an
+//! imperative shell (everything else: watching, applying actions, leader election, metrics).
+
+pub mod decide;
+pub mod jobs;
+
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod leader;
+pub mod metrics;
+pub mod observe;
+pub mod rate_limit;
+pub mod reconcile;
+pub mod run;
+pub mod server;
+pub mod telemetry;
+
+pub use config::Config;
+pub use error::Error;
+pub use run::run;
