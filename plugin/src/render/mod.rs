@@ -1,0 +1,1 @@
+//! Pure rendering of Workflows to text (owned by the RENDER helper; placeholder).
