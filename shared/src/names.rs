@@ -1,0 +1,127 @@
+//! Names kwf gives to Kubernetes objects: deterministic, valid, at most 63 characters, and
+//! distinct for distinct inputs (a hash of the full name replaces what had to be cut).
+
+use std::hash::Hasher;
+
+use fnv::FnvHasher;
+
+/// Longest name of a Kubernetes label value and of a DNS-1123 label.
+pub const MAX_LABEL_LEN: usize = 63;
+/// Longest `stepName`: leaves room in a 63-character Job name for a workflow name prefix,
+/// the generation and the run.
+pub const MAX_STEP_NAME_LEN: usize = 40;
+/// Characters of the hash suffix that replaces a cut part.
+const HASH_LEN: usize = 8;
+
+/// Whether `s` is a DNS-1123 label: 1 to 63 lowercase letters, digits or '-', starting and
+/// ending with a letter or digit.
+pub fn is_dns1123_label(s: &str) -> bool {
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let bytes = s.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(&first), Some(&last)) => {
+            bytes.len() <= MAX_LABEL_LEN
+                && alnum(first)
+                && alnum(last)
+                && bytes.iter().all(|&c| alnum(c) || c == b'-')
+        }
+        _ => false,
+    }
+}
+
+/// Name of the Job that runs `step` of `workflow` for `generation`, run `run` (0 for the
+/// first, each restart adds one): `{workflow}-{step}-{generation}`, plus `-r{run}` when
+/// `run > 0`. When that is not a DNS-1123 label of at most 63 characters, the workflow
+/// part is cut (and characters a label cannot hold replaced) and `-{8 hex}` of a stable
+/// hash of the full name is appended.
+pub fn job_name(workflow: &str, step: &str, generation: i64, run: u32) -> String {
+    let suffix = if run > 0 {
+        format!("-{step}-{generation}-r{run}")
+    } else {
+        format!("-{step}-{generation}")
+    };
+    let full = format!("{workflow}{suffix}");
+    if is_dns1123_label(&full) {
+        return full;
+    }
+    let hash = stable_hash(&full);
+    let budget = MAX_LABEL_LEN - HASH_LEN - 1;
+    let prefix = if suffix.len() < budget {
+        let kept: String = workflow.chars().take(budget - suffix.len()).collect();
+        sanitize(&format!("{kept}{suffix}"), budget)
+    } else {
+        // Only with absurd steps or runs: cut the whole name instead.
+        sanitize(&full, budget)
+    };
+    let prefix = prefix.trim_end_matches('-');
+    if prefix.is_empty() {
+        format!("x-{hash}")
+    } else {
+        format!("{prefix}-{hash}")
+    }
+}
+
+/// A label value for `name` (the `kwf.dev/workflow` label): `name` itself when it fits in
+/// 63 characters, else its first characters and `-{8 hex}` of a stable hash of all of it.
+pub fn label_value(name: &str) -> String {
+    if name.len() <= MAX_LABEL_LEN && is_label_value(name) {
+        return name.to_owned();
+    }
+    let hash = stable_hash(name);
+    let kept: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(MAX_LABEL_LEN - HASH_LEN - 1)
+        .collect();
+    let kept = kept.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if kept.is_empty() {
+        format!("x-{hash}")
+    } else {
+        format!("{kept}-{hash}")
+    }
+}
+
+/// A label value: empty, or alphanumerics with '-', '_', '.' inside.
+fn is_label_value(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => {
+            first.is_ascii_alphanumeric()
+                && last.is_ascii_alphanumeric()
+                && bytes
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        }
+        _ => true,
+    }
+}
+
+/// At most `max` characters of `s` made of what a DNS-1123 label may hold, starting with a
+/// letter or digit.
+fn sanitize(s: &str, max: usize) -> String {
+    let cleaned: String = s
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    cleaned.trim_start_matches('-').chars().take(max).collect()
+}
+
+/// First 8 hex digits of the 64-bit FNV-1a hash of `s`: stable across builds and platforms.
+fn stable_hash(s: &str) -> String {
+    let mut hasher = FnvHasher::default();
+    hasher.write(s.as_bytes());
+    format!("{:016x}", hasher.finish())[..HASH_LEN].to_owned()
+}
