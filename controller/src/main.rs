@@ -1,1 +1,20 @@
-fn main() {}
+//! `workflow-controller`: parses flags, sets up logging and runs the controller library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use workflow_controller::{Config, run, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    telemetry::init(config.log_format);
+    match run(config).await.map_err(anyhow::Error::from) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: every library error already names its cause.
+            eprintln!("workflow-controller: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,389 @@
-//! Work in progress (SHELL).
+//! What the controller knows of the Jobs: the reflector cache plus what the cache has not
+//! caught up with yet (Jobs this process just created), and the bookkeeping fed by the Job
+//! watch (when each Job was first seen finished, failed Jobs' exit codes).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+
+use crate::decide::{JobState, ObservedJob};
+use crate::error::Error;
+use crate::jobs;
+
+/// How long a created Job stays expected when the watch never shows it (e.g. it was created and
+/// deleted while the watch was re-listing); after that its absence counts.
+const EXPECTATION_TTL: Duration = Duration::from_secs(120);
+
+/// The Job cache and the bookkeeping around it; cheap to clone (shared).
+#[derive(Clone)]
+pub struct JobCache {
+    store: Store<Job>,
+    inner: Arc<Mutex<Bookkeeping>>,
+}
+
+#[derive(Default)]
+struct Bookkeeping {
+    /// Jobs created by this process and not yet seen by the watch, by Workflow uid.
+    expected: HashMap<String, Vec<Expected>>,
+    /// When the watch first showed each finished Job (by Job uid): the start of the step
+    /// scheduling latency, more precise than the second-granular condition timestamps.
+    finished_seen: HashMap<String, Instant>,
+    /// Exit codes of failed Jobs already looked up (by Job uid), so pods are listed once.
+    exit_codes: HashMap<String, Option<i32>>,
+}
+
+struct Expected {
+    name: String,
+    job: ObservedJob,
+    since: Instant,
+}
+
+impl JobCache {
+    /// Wraps the reflector store of Jobs.
+    pub fn new(store: Store<Job>) -> Self {
+        Self {
+            store,
+            inner: Arc::default(),
+        }
+    }
+
+    /// The reflector store.
+    pub fn store(&self) -> &Store<Job> {
+        &self.store
+    }
+
+    fn book(&self) -> MutexGuard<'_, Bookkeeping> {
+        // The bookkeeping is plain maps: a panic elsewhere cannot leave them inconsistent.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Feeds one event of the Job watch (after the store applied it).
+    pub fn on_event(&self, event: &watcher::Event<Job>) {
+        match event {
+            watcher::Event::Apply(job) | watcher::Event::InitApply(job) => self.on_seen(job),
+            watcher::Event::Delete(job) => {
+                let mut book = self.book();
+                forget_expected(&mut book, job);
+                if let Some(uid) = job.metadata.uid.as_deref() {
+                    book.finished_seen.remove(uid);
+                    book.exit_codes.remove(uid);
+                }
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    }
+
+    fn on_seen(&self, job: &Job) {
+        let finished = jobs::observe(job).is_some_and(|observed| observed.state.is_finished());
+        let mut book = self.book();
+        forget_expected(&mut book, job);
+        if finished && let Some(uid) = job.metadata.uid.as_deref() {
+            book.finished_seen
+                .entry(uid.to_owned())
+                .or_insert_with(Instant::now);
+        }
+    }
+
+    /// Remembers a Job this process created for the Workflow with uid `owner`, until the watch
+    /// shows it, so that a cache lag is never taken for a deletion.
+    pub fn expect(&self, owner: &str, job: ObservedJob) {
+        let mut book = self.book();
+        let expected = book.expected.entry(owner.to_owned()).or_default();
+        expected.retain(|e| e.name != job.name);
+        expected.push(Expected {
+            name: job.name.clone(),
+            job,
+            since: Instant::now(),
+        });
+    }
+
+    /// The Jobs of the Workflow with uid `owner`: those in the cache (controlled by it) plus
+    /// those created and not yet seen back.
+    pub fn observed(&self, namespace: &str, owner: &str) -> Vec<ObservedJob> {
+        let cached = self.store.state_filter(|job| {
+            job.namespace().as_deref() == Some(namespace) && controlled_by(job, owner)
+        });
+        let mut observed: Vec<ObservedJob> =
+            cached.iter().filter_map(|job| jobs::observe(job)).collect();
+        let mut book = self.book();
+        if let Some(expected) = book.expected.get_mut(owner) {
+            expected.retain(|e| e.since.elapsed() < EXPECTATION_TTL);
+            for e in expected.iter() {
+                if !observed.iter().any(|job| job.name == e.name) {
+                    observed.push(e.job.clone());
+                }
+            }
+            if expected.is_empty() {
+                book.expected.remove(owner);
+            }
+        }
+        observed
+    }
+
+    /// How long ago the Job was first seen finished: from the watch when this process saw it
+    /// happen, else from the Job's own finish time.
+    pub fn since_finished(&self, job: &ObservedJob) -> Option<Duration> {
+        if let Some(seen) = self.book().finished_seen.get(&job.uid) {
+            return Some(seen.elapsed());
+        }
+        let finished = match &job.state {
+            JobState::Succeeded { finished } | JobState::Failed { finished, .. } => (*finished)?,
+            JobState::Active => return None,
+        };
+        let elapsed = jiff::Timestamp::now().duration_since(finished);
+        Duration::try_from(elapsed).ok()
+    }
+
+    /// Fills the exit code of each failed Job that has none yet, listing its pods once per Job.
+    pub async fn fill_exit_codes(
+        &self,
+        client: &Client,
+        namespace: &str,
+        jobs: &mut [ObservedJob],
+        needs_code: impl Fn(&ObservedJob) -> bool,
+    ) -> Result<(), Error> {
+        for job in jobs.iter_mut() {
+            if !matches!(job.state, JobState::Failed { .. })
+                || job.exit_code.is_some()
+                || !needs_code(job)
+            {
+                continue;
+            }
+            if let Some(known) = self.book().exit_codes.get(&job.uid) {
+                job.exit_code = *known;
+                continue;
+            }
+            let code = exit_code(client, namespace, &job.name).await?;
+            job.exit_code = code;
+            if !job.uid.is_empty() {
+                self.book().exit_codes.insert(job.uid.clone(), code);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn forget_expected(book: &mut Bookkeeping, job: &Job) {
+    let Some(name) = job.metadata.name.as_deref() else {
+        return;
+    };
+    for owner in owners(job) {
+        if let Some(expected) = book.expected.get_mut(owner) {
+            expected.retain(|e| e.name != name);
+            if expected.is_empty() {
+                book.expected.remove(owner);
+            }
+        }
+    }
+}
+
+fn owners(job: &Job) -> impl Iterator<Item = &str> {
+    job.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .filter(|o| o.controller == Some(true))
+        .map(|o| o.uid.as_str())
+}
+
+/// True when the Workflow with uid `owner` is the Job's controller.
+pub fn controlled_by(job: &Job, owner: &str) -> bool {
+    owners(job).any(|uid| uid == owner)
+}
+
+/// The exit code of a failed Job's container: the first non-zero one its pods show, else the
+/// first one; None when no pod shows one (e.g. the pod was never started).
+async fn exit_code(client: &Client, namespace: &str, job: &str) -> Result<Option<i32>, Error> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}"));
+    let list = pods.list(&params).await.map_err(|source| Error::ListPods {
+        name: job.to_owned(),
+        source,
+    })?;
+    Ok(pick_exit_code(&list.items))
+}
+
+fn pick_exit_code(pods: &[Pod]) -> Option<i32> {
+    let codes: Vec<i32> = pods
+        .iter()
+        .filter_map(|pod| pod.status.as_ref())
+        .flat_map(|status| status.container_statuses.iter().flatten())
+        .filter_map(|container| {
+            container
+                .state
+                .as_ref()?
+                .terminated
+                .as_ref()
+                .map(|t| t.exit_code)
+        })
+        .collect();
+    codes
+        .iter()
+        .copied()
+        .find(|code| *code != 0)
+        .or_else(|| codes.first().copied())
+}
+
+/// Keeps the cache small: a Job's pod template and managed fields are never read.
+pub fn strip(job: &mut Job) {
+    job.metadata.managed_fields = None;
+    if let Some(spec) = job.spec.as_mut() {
+        spec.template = Default::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::batch::v1::{JobCondition, JobSpec, JobStatus};
+    use k8s_openapi::api::core::v1::{
+        ContainerState, ContainerStateTerminated, ContainerStatus, PodStatus,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+    use kube::runtime::reflector;
+
+    fn job(name: &str, owner: &str, complete: bool) -> Job {
+        Job {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("ns".into()),
+                uid: Some(format!("uid-{name}")),
+                labels: Some(
+                    [
+                        ("kwf.dev/step", name),
+                        ("kwf.dev/generation", "1"),
+                        ("kwf.dev/workflow", "wf"),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+                ),
+                owner_references: Some(vec![OwnerReference {
+                    api_version: "kwf.dev/v1alpha1".into(),
+                    kind: "Workflow".into(),
+                    name: "wf".into(),
+                    uid: owner.into(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]),
+                ..Default::default()
+            },
+            spec: Some(JobSpec::default()),
+            status: complete.then(|| JobStatus {
+                conditions: Some(vec![JobCondition {
+                    type_: "Complete".into(),
+                    status: "True".into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn cache_with(jobs: &[Job]) -> JobCache {
+        let (store, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        for job in jobs {
+            writer.apply_watcher_event(&watcher::Event::InitApply(job.clone()));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        JobCache::new(store)
+    }
+
+    #[test]
+    fn only_jobs_controlled_by_the_workflow_are_observed() {
+        let cache = cache_with(&[job("a", "wf-1", false), job("b", "wf-2", false)]);
+        let names: Vec<String> = cache
+            .observed("ns", "wf-1")
+            .into_iter()
+            .map(|j| j.name)
+            .collect();
+        assert_eq!(names, ["a"]);
+        assert!(cache.observed("other-ns", "wf-1").is_empty());
+    }
+
+    #[test]
+    fn a_created_job_counts_until_the_watch_shows_it() {
+        let cache = cache_with(&[]);
+        let created = jobs::observe(&job("a", "wf-1", false)).unwrap();
+        cache.expect("wf-1", created);
+        assert_eq!(
+            cache.observed("ns", "wf-1").len(),
+            1,
+            "expected while the cache lags"
+        );
+        cache.on_event(&watcher::Event::Apply(job("a", "wf-1", false)));
+        assert_eq!(
+            cache.observed("ns", "wf-1").len(),
+            0,
+            "seen: the cache (empty here) decides"
+        );
+    }
+
+    #[test]
+    fn a_deleted_job_is_no_longer_expected() {
+        let cache = cache_with(&[]);
+        cache.expect("wf-1", jobs::observe(&job("a", "wf-1", false)).unwrap());
+        cache.on_event(&watcher::Event::Delete(job("a", "wf-1", false)));
+        assert!(cache.observed("ns", "wf-1").is_empty());
+    }
+
+    #[test]
+    fn finish_is_timed_from_the_first_sighting() {
+        let cache = cache_with(&[]);
+        let done = job("a", "wf-1", true);
+        cache.on_event(&watcher::Event::Apply(done.clone()));
+        let observed = jobs::observe(&done).unwrap();
+        let since = cache.since_finished(&observed).expect("seen finished");
+        assert!(since < Duration::from_secs(5));
+        let running = jobs::observe(&job("b", "wf-1", false)).unwrap();
+        assert_eq!(cache.since_finished(&running), None);
+    }
+
+    #[test]
+    fn the_first_non_zero_exit_code_wins() {
+        let pod = |codes: &[i32]| Pod {
+            status: Some(PodStatus {
+                container_statuses: Some(
+                    codes
+                        .iter()
+                        .map(|code| ContainerStatus {
+                            state: Some(ContainerState {
+                                terminated: Some(ContainerStateTerminated {
+                                    exit_code: *code,
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(pick_exit_code(&[pod(&[0, 3])]), Some(3));
+        assert_eq!(pick_exit_code(&[pod(&[0])]), Some(0));
+        assert_eq!(pick_exit_code(&[Pod::default()]), None);
+    }
+
+    #[test]
+    fn stripping_drops_the_pod_template_and_managed_fields() {
+        let mut job = job("a", "wf-1", false);
+        job.metadata.managed_fields = Some(vec![Default::default()]);
+        job.spec.as_mut().unwrap().template.metadata = Some(ObjectMeta::default());
+        strip(&mut job);
+        assert!(job.metadata.managed_fields.is_none());
+        assert!(job.spec.unwrap().template.metadata.is_none());
+    }
+}

@@ -1,1 +1,352 @@
-//! Work in progress (SHELL).
+//! One reconcile: observe a Workflow's Jobs, ask the pure core what to do, do it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::try_join_all;
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use kwf_api::{LABEL_STEP, Workflow, WorkflowStatus};
+use serde_json::{Map, Value, json};
+
+use crate::context::{Context, MANAGER};
+use crate::decide::{self, Action as Planned, ObservedJob};
+use crate::error::{Error, has_status};
+use crate::jobs::{self, ANNOTATION_INHERITED_LABELS};
+
+/// Annotation on every Job this controller creates: which replica created it (pod name or
+/// hostname-pid), so that two replicas acting at once would show.
+pub const ANNOTATION_CREATED_BY: &str = "kwf.dev/created-by";
+
+/// Creates at most this many Jobs at once (a wide fan-out still respects the client's QPS).
+const CREATE_PARALLELISM: usize = 16;
+
+/// Reconciles one Workflow: the whole behaviour lives in [`decide::decide`]; this applies it.
+pub async fn reconcile(wf: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = wf.namespace().ok_or(Error::MissingMetadata("namespace"))?;
+    let uid = wf.uid().ok_or(Error::MissingMetadata("uid"))?;
+
+    let mut observed = ctx.jobs.observed(&namespace, &uid);
+    let status = wf.status.clone().unwrap_or_default();
+    // Only a step whose status lacks the code needs its pods listed.
+    ctx.jobs
+        .fill_exit_codes(&ctx.client, &namespace, &mut observed, |job| {
+            status.step(&job.step).is_none_or(|s| s.exit_code.is_none())
+        })
+        .await?;
+
+    let decision = decide::decide(&wf, &observed, jiff::Timestamp::now());
+    apply(&wf, &namespace, &uid, &observed, decision.actions, &ctx).await?;
+
+    ctx.succeeded(&uid);
+    ctx.metrics.observe_reconcile(started.elapsed());
+    Ok(match decision.requeue_after {
+        Some(after) => Action::requeue(after),
+        None => Action::await_change(),
+    })
+}
+
+/// Retries a failed reconcile: soon after a write conflict (our cache was behind; the newer
+/// version's own event usually re-triggers first), else with exponential backoff.
+pub fn error_policy(wf: Arc<Workflow>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.count_error(err.metric_label());
+    if err.is_conflict() {
+        tracing::debug!(workflow = %wf.name_any(), "status write conflicted with a newer version; retrying");
+        return Action::requeue(Duration::from_millis(100));
+    }
+    let delay = ctx.backoff(&wf.uid().unwrap_or_default());
+    tracing::warn!(workflow = %wf.name_any(), namespace = ?wf.namespace(), error = %err, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// Applies the actions in order, stopping at the first error. Consecutive creates run in
+/// parallel. Jobs are created before the status that records them is written (the core orders
+/// them so), so a crash in between never loses track of a Job.
+async fn apply(
+    wf: &Workflow,
+    namespace: &str,
+    uid: &str,
+    observed: &[ObservedJob],
+    actions: Vec<Planned>,
+    ctx: &Context,
+) -> Result<(), Error> {
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut creates = Vec::new();
+    let mut events = Vec::new();
+    for action in actions {
+        if let Planned::CreateJob(job) = action {
+            creates.push(*job);
+            continue;
+        }
+        create_all(wf, uid, observed, &jobs, std::mem::take(&mut creates), ctx).await?;
+        match action {
+            Planned::CreateJob(_) => unreachable!("handled above"),
+            Planned::DeleteJob { name } => delete_job(&jobs, &name).await?,
+            Planned::PatchJobLabels {
+                name,
+                labels,
+                inherited,
+            } => patch_labels(&jobs, &name, &labels, &inherited).await?,
+            Planned::PatchStatus(status) => patch_status(wf, namespace, &status, ctx).await?,
+            // Events describe what the status records: publish them once it is written.
+            Planned::Event {
+                reason,
+                note,
+                warning,
+            } => events.push((reason, note, warning)),
+        }
+    }
+    create_all(wf, uid, observed, &jobs, creates, ctx).await?;
+    for (reason, note, warning) in events {
+        publish(wf, reason, note, warning, ctx).await;
+    }
+    Ok(())
+}
+
+async fn create_all(
+    wf: &Workflow,
+    uid: &str,
+    observed: &[ObservedJob],
+    api: &Api<Job>,
+    creates: Vec<Job>,
+    ctx: &Context,
+) -> Result<(), Error> {
+    for chunk in creates.chunks(CREATE_PARALLELISM) {
+        try_join_all(
+            chunk
+                .iter()
+                .map(|job| create_job(wf, uid, observed, api, job.clone(), ctx)),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn create_job(
+    wf: &Workflow,
+    uid: &str,
+    observed: &[ObservedJob],
+    api: &Api<Job>,
+    mut job: Job,
+    ctx: &Context,
+) -> Result<(), Error> {
+    job.annotations_mut()
+        .insert(ANNOTATION_CREATED_BY.to_owned(), ctx.identity.clone());
+    let name = job.name_any();
+    let params = PostParams {
+        field_manager: Some(MANAGER.to_owned()),
+        ..Default::default()
+    };
+    let seen = match api.create(&params, &job).await {
+        Ok(created) => {
+            ctx.metrics.count_job_created();
+            record_scheduling_latency(wf, observed, &created, ctx);
+            tracing::debug!(workflow = %wf.name_any(), job = %name, "created Job");
+            created
+        }
+        // The name is deterministic: the Job exists, created by us before (or by a former leader).
+        Err(err) if has_status(&err, 409) => job,
+        Err(source) => return Err(Error::CreateJob { name, source }),
+    };
+    if let Some(observed) = jobs::observe(&seen) {
+        ctx.jobs.expect(uid, observed);
+    }
+    Ok(())
+}
+
+/// Time from the last of the step's dependencies seen finished to its Job created.
+fn record_scheduling_latency(
+    wf: &Workflow,
+    observed: &[ObservedJob],
+    created: &Job,
+    ctx: &Context,
+) {
+    let Some(step) = created.labels().get(LABEL_STEP) else {
+        return;
+    };
+    let Some(spec) = wf.spec.containers.iter().find(|s| &s.step_name == step) else {
+        return;
+    };
+    // The most recently finished dependency is the one that let the step start.
+    let latency = spec
+        .depends_on
+        .iter()
+        .filter_map(|dep| {
+            observed
+                .iter()
+                .filter(|job| {
+                    &job.step == dep && matches!(job.state, decide::JobState::Succeeded { .. })
+                })
+                .filter_map(|job| ctx.jobs.since_finished(job))
+                .min()
+        })
+        .min();
+    if let Some(latency) = latency {
+        ctx.metrics.observe_scheduling_latency(latency);
+        tracing::debug!(workflow = %wf.name_any(), step = %step, latency_ms = latency.as_secs_f64() * 1000.0, "step scheduled");
+    }
+}
+
+async fn delete_job(api: &Api<Job>, name: &str) -> Result<(), Error> {
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(err) if has_status(&err, 404) => Ok(()),
+        Err(source) => Err(Error::DeleteJob {
+            name: name.to_owned(),
+            source,
+        }),
+    }
+}
+
+async fn patch_labels(
+    api: &Api<Job>,
+    name: &str,
+    labels: &BTreeMap<String, Option<String>>,
+    inherited: &str,
+) -> Result<(), Error> {
+    let patch = json!({
+        "metadata": {
+            "labels": labels,
+            "annotations": { ANNOTATION_INHERITED_LABELS: inherited },
+        }
+    });
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Deleted meanwhile: nothing left to relabel.
+        Err(err) if has_status(&err, 404) => Ok(()),
+        Err(source) => Err(Error::PatchJob {
+            name: name.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Writes the status through the status subresource: a merge patch of only the top-level
+/// fields that changed (null removes one), conditional on the resourceVersion we decided from,
+/// so a decision made on a stale view is never written (409, then retried on the new one).
+async fn patch_status(
+    wf: &Workflow,
+    namespace: &str,
+    status: &WorkflowStatus,
+    ctx: &Context,
+) -> Result<(), Error> {
+    let current = wf.status.clone().unwrap_or_default();
+    let Some(changes) = status_changes(&current, status)? else {
+        return Ok(());
+    };
+    let name = wf.name_any();
+    let api: Api<Workflow> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = json!({
+        "metadata": { "resourceVersion": wf.resource_version() },
+        "status": changes,
+    });
+    let params = PatchParams {
+        field_manager: Some(MANAGER.to_owned()),
+        ..Default::default()
+    };
+    api.patch_status(&name, &params, &Patch::Merge(&patch))
+        .await
+        .map_err(|source| Error::PatchStatus { name, source })?;
+    Ok(())
+}
+
+/// The top-level status fields that differ, as a JSON merge patch; None when nothing does.
+fn status_changes(
+    current: &WorkflowStatus,
+    desired: &WorkflowStatus,
+) -> Result<Option<Map<String, Value>>, Error> {
+    let as_map = |status: &WorkflowStatus| -> Result<Map<String, Value>, Error> {
+        match serde_json::to_value(status)? {
+            Value::Object(map) => Ok(map),
+            _ => Ok(Map::new()),
+        }
+    };
+    let (current, desired) = (as_map(current)?, as_map(desired)?);
+    let mut changes = Map::new();
+    for (key, value) in &desired {
+        if current.get(key) != Some(value) {
+            changes.insert(key.clone(), value.clone());
+        }
+    }
+    for key in current.keys() {
+        if !desired.contains_key(key) {
+            changes.insert(key.clone(), Value::Null);
+        }
+    }
+    Ok((!changes.is_empty()).then_some(changes))
+}
+
+async fn publish(wf: &Workflow, reason: String, note: String, warning: bool, ctx: &Context) {
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        action: reason.clone(),
+        reason,
+        note: Some(note),
+        secondary: None,
+    };
+    // An event is informational: failing to record one must not fail or repeat the reconcile.
+    if let Err(err) = ctx.recorder.publish(&event, &wf.object_ref(&())).await {
+        tracing::warn!(workflow = %wf.name_any(), reason = %event.reason, error = %err, "cannot record event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kwf_api::{StepPhase, StepStatus, WorkflowPhase};
+
+    #[test]
+    fn an_unchanged_status_needs_no_patch() {
+        let status = WorkflowStatus {
+            phase: Some(WorkflowPhase::Started),
+            ..Default::default()
+        };
+        assert_eq!(status_changes(&status, &status).unwrap(), None);
+    }
+
+    #[test]
+    fn only_changed_fields_are_sent_and_cleared_ones_are_nulled() {
+        let current = WorkflowStatus {
+            phase: Some(WorkflowPhase::Failed),
+            message: Some("step b failed".into()),
+            progress: Some("1/3".into()),
+            ..Default::default()
+        };
+        let desired = WorkflowStatus {
+            phase: Some(WorkflowPhase::Started),
+            progress: Some("1/3".into()),
+            steps: vec![StepStatus {
+                name: "a".into(),
+                phase: StepPhase::Running,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let changes = status_changes(&current, &desired).unwrap().unwrap();
+        assert_eq!(changes.get("phase"), Some(&json!("Started")));
+        assert_eq!(changes.get("message"), Some(&Value::Null));
+        assert!(
+            !changes.contains_key("progress"),
+            "unchanged fields are not sent"
+        );
+        assert_eq!(
+            changes
+                .get("steps")
+                .and_then(|s| s.as_array())
+                .map(Vec::len),
+            Some(1)
+        );
+    }
+}
