@@ -1,0 +1,130 @@
+//! The words a person reads: step and workflow messages, and the Events recorded on the
+//! Workflow. Each says what happened and, where there is something to do, what.
+
+use kwf_api::ValidationErrors;
+
+use super::Action;
+
+/// Kubernetes caps an Event's note at 1 KiB.
+const MAX_NOTE_BYTES: usize = 1024;
+
+pub(super) fn timed_out(step: &str, seconds: i64) -> String {
+    format!("step \"{step}\" timed out after {seconds}s (maxStepTimeout)")
+}
+
+/// A failed Job: the exit code first (what the user's program said), then the Job's reason.
+pub(super) fn failed(
+    step: &str,
+    job: &str,
+    reason: &str,
+    detail: &str,
+    exit_code: Option<i32>,
+) -> String {
+    let why = match (reason.is_empty(), detail.is_empty()) {
+        (true, true) => format!("Job {job} failed"),
+        (false, true) => format!("Job {job}: {reason}"),
+        (true, false) => format!("Job {job}: {detail}"),
+        (false, false) => format!("Job {job}: {reason}: {detail}"),
+    };
+    match exit_code {
+        Some(code) => format!("step \"{step}\" failed with exit code {code} ({why})"),
+        None => format!("step \"{step}\" failed ({why})"),
+    }
+}
+
+pub(super) fn deleted(step: &str, job: &str, workflow: &str, namespace: Option<&str>) -> String {
+    let namespace = namespace
+        .map(|namespace| format!(" -n {namespace}"))
+        .unwrap_or_default();
+    format!(
+        "step \"{step}\": Job {job} was deleted before it finished; rerun with \
+         `kubectl workflow restart {workflow} --failed{namespace}`"
+    )
+}
+
+pub(super) fn skipped_after(failed_step: &str) -> String {
+    format!("skipped because step \"{failed_step}\" failed")
+}
+
+pub(super) fn skipped_workflow_failed() -> String {
+    "skipped because the workflow failed before this step could start".to_owned()
+}
+
+pub(super) fn invalid(errors: &ValidationErrors) -> String {
+    format!("invalid workflow: {errors}")
+}
+
+pub(super) fn completed(steps: usize) -> String {
+    match steps {
+        1 => "the step succeeded".to_owned(),
+        n => format!("all {n} steps succeeded"),
+    }
+}
+
+pub(super) fn step_started(step: &str, job: &str) -> Action {
+    event(
+        "StepStarted",
+        format!("step \"{step}\" started: Job {job}"),
+        false,
+    )
+}
+
+pub(super) fn step_succeeded(step: &str, job: &str) -> Action {
+    event(
+        "StepSucceeded",
+        format!("step \"{step}\" succeeded: Job {job}"),
+        false,
+    )
+}
+
+pub(super) fn step_failed(message: &str) -> Action {
+    event("StepFailed", message.to_owned(), true)
+}
+
+pub(super) fn step_timed_out(message: &str) -> Action {
+    event("StepTimedOut", message.to_owned(), true)
+}
+
+pub(super) fn workflow_completed(message: &str) -> Action {
+    event("WorkflowCompleted", message.to_owned(), false)
+}
+
+pub(super) fn workflow_failed(message: &str) -> Action {
+    event("WorkflowFailed", message.to_owned(), true)
+}
+
+pub(super) fn workflow_restarted(run: u32, only_failed: bool) -> Action {
+    let what = if only_failed {
+        "rerunning failed and skipped steps"
+    } else {
+        "rerunning every step"
+    };
+    event(
+        "WorkflowRestarted",
+        format!("restart requested: {what} (run {run})"),
+        false,
+    )
+}
+
+fn event(reason: &str, note: String, warning: bool) -> Action {
+    Action::Event {
+        reason: reason.to_owned(),
+        note: truncate(note, MAX_NOTE_BYTES),
+        warning,
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut with "…".
+pub(super) fn truncate(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let ellipsis = "…";
+    let mut end = max - ellipsis.len();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(ellipsis);
+    text
+}

@@ -1,0 +1,252 @@
+//! Moving steps forward: record what their Jobs did (succeeded, failed, timed out, vanished),
+//! start the steps whose dependencies all succeeded, and skip what can no longer run once the
+//! workflow has failed. One pass over the steps plus one over the topological order.
+
+use std::collections::HashMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kwf_api::{Dag, StepPhase, StepStatus, Workflow, job_name};
+
+use super::{JobState, ObservedJob, Plan, messages, timeouts};
+use crate::jobs::build_job;
+
+/// What every step decision needs to know.
+pub(super) struct Context<'a> {
+    pub wf: &'a Workflow,
+    pub wf_name: &'a str,
+    pub dag: &'a Dag,
+    pub generation: i64,
+    pub run: u32,
+    /// The exact current time, for deadlines.
+    pub now: jiff::Timestamp,
+    /// The current time in whole seconds, for status fields (the API keeps seconds only, so a
+    /// status written with these reads back equal and the next decision changes nothing).
+    pub stamp: jiff::Timestamp,
+    pub jobs: &'a HashMap<&'a str, &'a ObservedJob>,
+}
+
+impl Context<'_> {
+    fn max_step_timeout(&self) -> i64 {
+        self.wf.spec.max_step_timeout
+    }
+
+    /// The name the Job of step `k` gets in this generation and run.
+    fn job_name(&self, k: usize) -> String {
+        job_name(self.wf_name, self.dag.name(k), self.generation, self.run)
+    }
+}
+
+/// `status.steps` with a lookup by step index (entries stay in the order steps left Pending).
+struct Book {
+    entries: Vec<StepStatus>,
+    slot: Vec<Option<usize>>,
+}
+
+impl Book {
+    fn new(dag: &Dag, entries: Vec<StepStatus>) -> Book {
+        let mut slot = vec![None; dag.len()];
+        for (i, entry) in entries.iter().enumerate() {
+            if let Some(k) = dag.index_of(&entry.name) {
+                slot[k] = Some(i);
+            }
+        }
+        Book { entries, slot }
+    }
+
+    fn phase(&self, k: usize) -> StepPhase {
+        self.slot[k].map_or(StepPhase::Pending, |i| self.entries[i].phase)
+    }
+
+    fn get_mut(&mut self, k: usize) -> Option<&mut StepStatus> {
+        self.slot[k].map(|i| &mut self.entries[i])
+    }
+
+    /// The entry of step `k`, added (Pending) when the step has none yet.
+    fn entry(&mut self, k: usize, name: &str) -> &mut StepStatus {
+        let i = *self.slot[k].get_or_insert_with(|| {
+            self.entries.push(StepStatus {
+                name: name.to_owned(),
+                ..StepStatus::default()
+            });
+            self.entries.len() - 1
+        });
+        &mut self.entries[i]
+    }
+}
+
+/// Advances every step of `ctx.dag` in `steps` (the status entries) and returns the new entries.
+pub(super) fn advance(ctx: &Context, steps: Vec<StepStatus>, plan: &mut Plan) -> Vec<StepStatus> {
+    let mut book = Book::new(ctx.dag, steps);
+    for k in 0..ctx.dag.len() {
+        observe(ctx, &mut book, k, plan);
+    }
+    if book.entries.iter().any(|e| e.phase == StepPhase::Failed) {
+        skip_pending(ctx, &mut book);
+    } else {
+        start_ready(ctx, &mut book, plan);
+    }
+    book.entries
+}
+
+/// Records what step `k`'s Job did since the last decision.
+fn observe(ctx: &Context, book: &mut Book, k: usize, plan: &mut Plan) {
+    let name = ctx.dag.name(k);
+    match book.phase(k) {
+        StepPhase::Pending => {
+            // A Job of this run for a step the status calls Pending: created by a decision
+            // whose status write was lost (or is not visible yet). Adopt it, never create twice.
+            let expected = ctx.job_name(k);
+            let Some(job) = ctx.jobs.get(expected.as_str()) else {
+                return;
+            };
+            let entry = book.entry(k, name);
+            entry.phase = StepPhase::Running;
+            entry.started_at = Some(Time(job.created.unwrap_or(ctx.stamp)));
+            plan.events.push(messages::step_started(name, &expected));
+            entry.job_name = Some(expected);
+            track_running(ctx, entry, Some(job), plan);
+        }
+        StepPhase::Running => {
+            let expected = ctx.job_name(k);
+            let Some(entry) = book.get_mut(k) else {
+                return;
+            };
+            let job_name = entry.job_name.get_or_insert(expected);
+            let job = ctx.jobs.get(job_name.as_str()).copied();
+            track_running(ctx, entry, job, plan);
+        }
+        StepPhase::Failed => {
+            let Some(entry) = book.get_mut(k) else {
+                return;
+            };
+            let Some(job) = entry.job_name.as_deref().and_then(|n| ctx.jobs.get(n)) else {
+                return;
+            };
+            if job.state == JobState::Active && !job.deleting {
+                // Timed out by our own deadline: stop the Job so it does not run on.
+                plan.deletes.push(job.name.clone());
+            }
+        }
+        StepPhase::Succeeded | StepPhase::Skipped => {}
+    }
+}
+
+/// Updates a Running step from its Job (None: the Job is gone).
+fn track_running(
+    ctx: &Context,
+    entry: &mut StepStatus,
+    job: Option<&ObservedJob>,
+    plan: &mut Plan,
+) {
+    let job_name = entry.job_name.clone().unwrap_or_default();
+    let step = entry.name.clone();
+    let Some(job) = job.filter(|job| job.state.is_finished() || !job.deleting) else {
+        // Deleted by hand (or its deletion is under way) before it finished: the shell passes
+        // every Job it created, so absence is never a Job not yet seen.
+        let message = messages::deleted(
+            &step,
+            &job_name,
+            ctx.wf_name,
+            ctx.wf.metadata.namespace.as_deref(),
+        );
+        fail(entry, ctx.stamp, message.clone(), None);
+        plan.events.push(messages::step_failed(&message));
+        return;
+    };
+    match &job.state {
+        JobState::Succeeded { finished } => {
+            entry.phase = StepPhase::Succeeded;
+            entry.finished_at = Some(Time(finished.unwrap_or(ctx.stamp)));
+            plan.events.push(messages::step_succeeded(&step, &job_name));
+        }
+        JobState::Failed {
+            finished,
+            reason,
+            message,
+        } => {
+            let finished = finished.unwrap_or(ctx.stamp);
+            if reason == "DeadlineExceeded" && ctx.max_step_timeout() > 0 {
+                let message = messages::timed_out(&step, ctx.max_step_timeout());
+                fail(entry, finished, message.clone(), job.exit_code);
+                plan.events.push(messages::step_timed_out(&message));
+            } else {
+                let message = messages::failed(&step, &job_name, reason, message, job.exit_code);
+                fail(entry, finished, message.clone(), job.exit_code);
+                plan.events.push(messages::step_failed(&message));
+            }
+        }
+        JobState::Active => {
+            let started = entry.started_at.as_ref().map(|time| time.0);
+            let deadline =
+                timeouts::deadline(job.created, started, ctx.now, ctx.max_step_timeout());
+            let Some(deadline) = deadline else {
+                return;
+            };
+            match timeouts::remaining(deadline, ctx.now) {
+                Some(left) => plan.requeue_after = timeouts::earliest(plan.requeue_after, left),
+                None => {
+                    let message = messages::timed_out(&step, ctx.max_step_timeout());
+                    fail(entry, ctx.stamp, message.clone(), None);
+                    plan.events.push(messages::step_timed_out(&message));
+                    plan.deletes.push(job.name.clone());
+                }
+            }
+        }
+    }
+}
+
+fn fail(entry: &mut StepStatus, finished: jiff::Timestamp, message: String, exit: Option<i32>) {
+    entry.phase = StepPhase::Failed;
+    entry.finished_at = Some(Time(finished));
+    entry.message = Some(message);
+    entry.exit_code = exit;
+}
+
+/// Creates the Job of every step whose dependencies all succeeded.
+fn start_ready(ctx: &Context, book: &mut Book, plan: &mut Plan) {
+    let ready = ctx.dag.ready(|k| book.phase(k));
+    for k in ready {
+        let step = &ctx.wf.spec.containers[k];
+        let job = build_job(ctx.wf, step, ctx.generation, ctx.run);
+        let job_name = ctx.job_name(k);
+        plan.events
+            .push(messages::step_started(&step.step_name, &job_name));
+        *book.entry(k, &step.step_name) = StepStatus {
+            name: step.step_name.clone(),
+            phase: StepPhase::Running,
+            job_name: Some(job_name),
+            started_at: Some(Time(ctx.stamp)),
+            ..StepStatus::default()
+        };
+        if let Some(deadline) =
+            timeouts::deadline(None, Some(ctx.stamp), ctx.now, ctx.max_step_timeout())
+            && let Some(left) = timeouts::remaining(deadline, ctx.now)
+        {
+            plan.requeue_after = timeouts::earliest(plan.requeue_after, left);
+        }
+        plan.creates.push(job);
+    }
+}
+
+/// Once a step failed no new step starts: every Pending step is Skipped, naming the failed step
+/// it (transitively) depends on when there is one.
+fn skip_pending(ctx: &Context, book: &mut Book) {
+    // cause[k]: the failed step that keeps step k from running, if any.
+    let mut cause: Vec<Option<usize>> = vec![None; ctx.dag.len()];
+    for &k in ctx.dag.topological_order() {
+        match book.phase(k) {
+            StepPhase::Failed => cause[k] = Some(k),
+            StepPhase::Pending => {
+                cause[k] = ctx.dag.dependencies(k).iter().find_map(|&d| cause[d]);
+                let message = match cause[k] {
+                    Some(failed) => messages::skipped_after(ctx.dag.name(failed)),
+                    None => messages::skipped_workflow_failed(),
+                };
+                let entry = book.entry(k, ctx.dag.name(k));
+                entry.phase = StepPhase::Skipped;
+                entry.message = Some(message);
+            }
+            StepPhase::Running | StepPhase::Succeeded | StepPhase::Skipped => {}
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Tests of decide(): small builders and a simulated world (`World`) that applies a Decision's
+//! actions the way the shell and the API server would, so each scenario runs through several
+//! reconciles and checks idempotence after every one.
+
+mod failure;
+mod labels;
+mod progress;
+mod property;
+mod restart;
+mod start;
+mod timeouts;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kwf_api::{Step, StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowSpec, WorkflowStatus};
+
+use super::{Action, Decision, JobState, ObservedJob, decide};
+use crate::jobs::observe;
+
+/// A fixed instant plus `second` seconds.
+pub(super) fn at(second: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_800_000_000 + second).expect("a valid test time")
+}
+
+/// A step running `busybox` after `deps`.
+pub(super) fn step(name: &str, deps: &[&str]) -> Step {
+    Step {
+        step_name: name.to_owned(),
+        image: Some("busybox".to_owned()),
+        command: Some(vec!["true".to_owned()]),
+        depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
+        ..Step::default()
+    }
+}
+
+/// Workflow `wf` in namespace `ns`, generation 1, no status, with these steps and a 60 s timeout.
+pub(super) fn workflow(steps: Vec<Step>) -> Workflow {
+    let mut wf = Workflow::new(
+        "wf",
+        WorkflowSpec {
+            max_step_timeout: 60,
+            containers: steps,
+        },
+    );
+    wf.metadata = ObjectMeta {
+        name: Some("wf".to_owned()),
+        namespace: Some("ns".to_owned()),
+        uid: Some("wf-uid".to_owned()),
+        generation: Some(1),
+        ..ObjectMeta::default()
+    };
+    wf
+}
+
+/// a -> {b, c} -> d
+pub(super) fn diamond() -> Workflow {
+    workflow(vec![
+        step("a", &[]),
+        step("b", &["a"]),
+        step("c", &["a"]),
+        step("d", &["b", "c"]),
+    ])
+}
+
+/// The Workflow and its Jobs as the API server would hold them after applying decisions.
+pub(super) struct World {
+    pub wf: Workflow,
+    pub jobs: Vec<ObservedJob>,
+    /// Every Job name ever created, in order.
+    pub created: Vec<String>,
+    uid: u32,
+}
+
+impl World {
+    pub fn new(wf: Workflow) -> World {
+        World {
+            wf,
+            jobs: Vec::new(),
+            created: Vec::new(),
+            uid: 0,
+        }
+    }
+
+    pub fn status(&self) -> &WorkflowStatus {
+        self.wf.status.as_ref().expect("a status was written")
+    }
+
+    pub fn phase(&self) -> WorkflowPhase {
+        self.status().phase.expect("a phase was written")
+    }
+
+    pub fn step(&self, name: &str) -> &StepStatus {
+        self.status()
+            .step(name)
+            .unwrap_or_else(|| panic!("step {name} has a status"))
+    }
+
+    pub fn step_phase(&self, name: &str) -> StepPhase {
+        self.status().step_phase(name)
+    }
+
+    pub fn job(&self, step: &str) -> &ObservedJob {
+        self.jobs
+            .iter()
+            .rev()
+            .find(|job| job.step == step)
+            .unwrap_or_else(|| panic!("a Job of step {step} exists"))
+    }
+
+    fn job_mut(&mut self, step: &str) -> &mut ObservedJob {
+        self.jobs
+            .iter_mut()
+            .rev()
+            .find(|job| job.step == step)
+            .unwrap_or_else(|| panic!("a Job of step {step} exists"))
+    }
+
+    /// decide() at `now`, its actions applied; then asserts that deciding again changes nothing.
+    pub fn reconcile(&mut self, now: jiff::Timestamp) -> Decision {
+        let decision = self.reconcile_once(now);
+        let again = decide(&self.wf, &self.jobs, now);
+        assert_eq!(
+            again.actions,
+            Vec::new(),
+            "deciding again over the result is not a no-op"
+        );
+        assert_eq!(again.requeue_after, decision.requeue_after);
+        decision
+    }
+
+    /// decide() at `now` with its actions applied, without the idempotence check.
+    pub fn reconcile_once(&mut self, now: jiff::Timestamp) -> Decision {
+        let decision = decide(&self.wf, &self.jobs, now);
+        for action in &decision.actions {
+            self.apply(action, now);
+        }
+        decision
+    }
+
+    pub fn apply(&mut self, action: &Action, now: jiff::Timestamp) {
+        match action {
+            Action::CreateJob(job) => {
+                let mut observed = observe(job).expect("a created Job carries kwf.dev labels");
+                if self.jobs.iter().any(|j| j.name == observed.name) {
+                    return; // AlreadyExists
+                }
+                self.uid += 1;
+                observed.uid = format!("job-uid-{}", self.uid);
+                // The API server stamps creation in whole seconds.
+                observed.created = Some(super::whole_seconds(now));
+                self.created.push(observed.name.clone());
+                self.jobs.push(observed);
+            }
+            Action::DeleteJob { name } => self.jobs.retain(|job| &job.name != name),
+            Action::PatchJobLabels {
+                name,
+                labels,
+                inherited,
+            } => {
+                let job = self
+                    .jobs
+                    .iter_mut()
+                    .find(|job| &job.name == name)
+                    .expect("a patched Job exists");
+                for (key, value) in labels {
+                    match value {
+                        Some(value) => job.labels.insert(key.clone(), value.clone()),
+                        None => job.labels.remove(key),
+                    };
+                }
+                job.inherited_labels = inherited
+                    .split(',')
+                    .filter(|key| !key.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
+            Action::PatchStatus(status) => self.wf.status = Some((**status).clone()),
+            Action::Event { .. } => {}
+        }
+    }
+
+    /// The latest Job of `step` completes at `when`.
+    pub fn succeed(&mut self, step: &str, when: jiff::Timestamp) {
+        self.job_mut(step).state = JobState::Succeeded {
+            finished: Some(when),
+        };
+    }
+
+    /// The latest Job of `step` fails at `when` with the Job controller's reason, and the
+    /// shell found `exit_code` on its pod.
+    pub fn fail(&mut self, step: &str, when: jiff::Timestamp, reason: &str, exit: Option<i32>) {
+        let job = self.job_mut(step);
+        job.state = JobState::Failed {
+            finished: Some(when),
+            reason: reason.to_owned(),
+            message: "Job has reached the specified backoff limit".to_owned(),
+        };
+        job.exit_code = exit;
+    }
+
+    /// Bumps `metadata.generation` with a new spec.
+    pub fn change_spec(&mut self, steps: Vec<Step>) {
+        self.wf.spec.containers = steps;
+        let generation = self.wf.metadata.generation.unwrap_or(0);
+        self.wf.metadata.generation = Some(generation + 1);
+    }
+
+    pub fn annotate(&mut self, key: &str, value: &str) {
+        self.wf
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.to_owned(), value.to_owned());
+    }
+}
+
+/// Names of the Jobs a decision creates, in order.
+pub(super) fn created(decision: &Decision) -> Vec<String> {
+    decision
+        .actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::CreateJob(job) => job.metadata.name.clone(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Names of the Jobs a decision deletes, in order.
+pub(super) fn deleted(decision: &Decision) -> Vec<String> {
+    decision
+        .actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::DeleteJob { name } => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reasons of the Events a decision records, in order.
+pub(super) fn events(decision: &Decision) -> Vec<String> {
+    decision
+        .actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Event { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Notes of the Events with `reason`.
+pub(super) fn notes(decision: &Decision, reason: &str) -> Vec<String> {
+    decision
+        .actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Event {
+                reason: r, note, ..
+            } if r == reason => Some(note.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn secs(seconds: u64) -> Option<Duration> {
+    Some(Duration::from_secs(seconds))
+}
