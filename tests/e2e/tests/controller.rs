@@ -1,0 +1,556 @@
+//! The workflow controller end to end: the real binary against the real control plane, with
+//! steps run by the process kubelet as host commands.
+
+mod controller_support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use controller_support::{Scene, step, step_phases, workflow};
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kwf_api::{StepPhase, WorkflowPhase};
+use serde_json::json;
+
+const RUN: Duration = Duration::from_secs(90);
+
+/// The kopf seed's example shape (examples/seed-example.yaml): one step, then two after it.
+#[tokio::test]
+async fn seed_example_completes_in_dependency_order() {
+    let scene = Scene::new("ctl-seed").await;
+    let controller = scene.controller();
+    let recorder = scene.record_jobs("seed-example").await;
+    scene
+        .create(workflow(
+            "seed-example",
+            60,
+            vec![
+                step("first", &[], "echo first"),
+                step("second", &["first"], "echo second"),
+                step("third", &["first"], "echo third"),
+            ],
+        ))
+        .await;
+    let wf = scene
+        .wait_phase(
+            "seed-example",
+            WorkflowPhase::Completed,
+            RUN,
+            &[&controller],
+        )
+        .await;
+    recorder.assert_dependency_order(&wf);
+
+    let status = wf.status.clone().unwrap();
+    assert_eq!(status.progress.as_deref(), Some("3/3"));
+    assert_eq!(status.observed_generation, wf.metadata.generation);
+    assert_eq!(status.executed_steps().len(), 3);
+    // Every Job: labels naming workflow and step, owned by the Workflow, restartPolicy Never.
+    for job in scene.jobs_of("seed-example").await {
+        assert_eq!(
+            job.labels().get("kwf.dev/workflow").map(String::as_str),
+            Some("seed-example")
+        );
+        assert!(job.labels().contains_key("kwf.dev/step"));
+        let owner = job.owner_references().first().cloned().expect("an owner");
+        assert_eq!(
+            (owner.kind.as_str(), owner.controller),
+            ("Workflow", Some(true))
+        );
+        let spec = job.spec.unwrap();
+        assert_eq!(
+            spec.template.spec.unwrap().restart_policy.as_deref(),
+            Some("Never")
+        );
+        assert_eq!(spec.active_deadline_seconds, Some(60));
+    }
+}
+
+#[tokio::test]
+async fn diamond_runs_the_join_after_both_branches() {
+    let scene = Scene::new("ctl-diamond").await;
+    let controller = scene.controller();
+    let recorder = scene.record_jobs("diamond").await;
+    scene
+        .create(workflow(
+            "diamond",
+            120,
+            vec![
+                step("fetch", &[], "sleep 0.2"),
+                step("build", &["fetch"], "sleep 0.5"),
+                step("test", &["fetch"], "sleep 1"),
+                step("package", &["build", "test"], "sleep 0.2"),
+                step("publish", &["package"], "echo published"),
+            ],
+        ))
+        .await;
+    let wf = scene
+        .wait_phase("diamond", WorkflowPhase::Completed, RUN, &[&controller])
+        .await;
+    recorder.assert_dependency_order(&wf);
+
+    // The controller measured the scheduling latency of the four dependent steps.
+    let addr = controller.metrics_addr().await;
+    let metrics = http_get(&addr, "/metrics").await;
+    let count = metric_value(&metrics, "kwf_step_scheduling_latency_seconds_count")
+        .expect("latency histogram");
+    assert!(count >= 4.0, "{metrics}");
+    assert!(http_get(&addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+}
+
+/// The five-step DAG of kubeci's design (step-5 after step-1 and step-4).
+#[tokio::test]
+async fn kubeci_five_step_dag() {
+    let scene = Scene::new("ctl-kubeci").await;
+    let dir = tempdir(&scene.ns);
+    let controller = scene.controller();
+    let recorder = scene.record_jobs("my-workflow").await;
+    let touch = |n: u32| format!("touch {dir}/file-{n}");
+    scene
+        .create(workflow(
+            "my-workflow",
+            60,
+            vec![
+                step("step-1", &[], &touch(1)),
+                step("step-2", &["step-1"], &touch(2)),
+                step("step-3", &["step-1"], &touch(3)),
+                step("step-4", &["step-2", "step-3"], &touch(4)),
+                step(
+                    "step-5",
+                    &["step-1", "step-4"],
+                    &format!("echo step-5; ls {dir}; test -f {dir}/file-4"),
+                ),
+            ],
+        ))
+        .await;
+    let wf = scene
+        .wait_phase("my-workflow", WorkflowPhase::Completed, RUN, &[&controller])
+        .await;
+    recorder.assert_dependency_order(&wf);
+}
+
+/// The five flows of the jobflow operator's example (job3 after job1 and job2, job5 after job4 and job2).
+#[tokio::test]
+async fn jobflow_five_flows() {
+    let scene = Scene::new("ctl-jobflow").await;
+    let controller = scene.controller();
+    let recorder = scene.record_jobs("jobflow-example").await;
+    scene
+        .create(workflow(
+            "jobflow-example",
+            60,
+            vec![
+                step("job1", &[], "sleep 0.5"),
+                step("job2", &["job1"], "sleep 1"),
+                step("job3", &["job1", "job2"], "sleep 1"),
+                step("job4", &[], "sleep 0.5"),
+                step("job5", &["job4", "job2"], "sleep 0.5"),
+            ],
+        ))
+        .await;
+    let wf = scene
+        .wait_phase(
+            "jobflow-example",
+            WorkflowPhase::Completed,
+            RUN,
+            &[&controller],
+        )
+        .await;
+    recorder.assert_dependency_order(&wf);
+}
+
+#[tokio::test]
+async fn a_failing_step_fails_the_workflow_and_skips_what_follows() {
+    let scene = Scene::new("ctl-failing").await;
+    let controller = scene.controller();
+    scene
+        .create(workflow(
+            "failing",
+            60,
+            vec![
+                step("prepare", &[], "echo preparing"),
+                step("flaky", &["prepare"], "echo about to fail >&2; exit 3"),
+                step("report", &["flaky"], "echo never runs"),
+            ],
+        ))
+        .await;
+    let wf = scene
+        .wait_phase("failing", WorkflowPhase::Failed, RUN, &[&controller])
+        .await;
+    let status = wf.status.clone().unwrap();
+    let phases = step_phases(&wf);
+    assert_eq!(phases["prepare"], StepPhase::Succeeded);
+    assert_eq!(phases["flaky"], StepPhase::Failed);
+    // Skipped is recorded once the workflow failed; give the next reconcile a moment.
+    let wf = scene
+        .wait_for("failing", RUN, &[&controller], "report Skipped", |wf| {
+            step_phases(wf)["report"] == StepPhase::Skipped
+        })
+        .await;
+    let message = status.message.unwrap_or_default();
+    assert!(
+        message.contains("flaky") && message.contains("exit code 3"),
+        "{message}"
+    );
+    let flaky = wf.status.clone().unwrap().step("flaky").cloned().unwrap();
+    assert_eq!(flaky.exit_code, Some(3));
+    // No Job was ever created for the skipped step.
+    let jobs = scene.jobs_of("failing").await;
+    assert!(
+        !jobs
+            .iter()
+            .any(|j| j.labels().get("kwf.dev/step").map(String::as_str) == Some("report"))
+    );
+}
+
+#[tokio::test]
+async fn a_step_over_its_timeout_fails_the_workflow() {
+    let scene = Scene::new("ctl-timeout").await;
+    let controller = scene.controller();
+    scene
+        .create(workflow(
+            "slow",
+            2,
+            vec![
+                step("sleepy", &[], "sleep 30"),
+                step("after", &["sleepy"], "true"),
+            ],
+        ))
+        .await;
+    let wf = scene
+        .wait_phase(
+            "slow",
+            WorkflowPhase::Failed,
+            Duration::from_secs(30),
+            &[&controller],
+        )
+        .await;
+    let message = wf.status.clone().unwrap().message.unwrap_or_default();
+    assert!(
+        message.contains("sleepy") && message.contains("timed out after 2s"),
+        "{message}"
+    );
+    let started = wf.metadata.creation_timestamp.clone().unwrap().0;
+    let finished = wf
+        .status
+        .clone()
+        .unwrap()
+        .finished_at
+        .map(|t| t.0)
+        .expect("finishedAt");
+    assert!(
+        finished.duration_since(started).as_secs() < 15,
+        "failed long after the 2 s timeout"
+    );
+    scene
+        .wait_for("slow", RUN, &[&controller], "after Skipped", |wf| {
+            step_phases(wf)["after"] == StepPhase::Skipped
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn relabeling_a_workflow_cascades_to_its_jobs() {
+    let scene = Scene::new("ctl-relabel").await;
+    let controller = scene.controller();
+    let mut wf = workflow(
+        "labelled",
+        120,
+        vec![
+            step("quick", &[], "true"),
+            step("long", &["quick"], "sleep 60"),
+        ],
+    );
+    wf["metadata"]["labels"] = json!({ "team": "a", "tier": "gold" });
+    scene.create(wf).await;
+    scene
+        .wait_for("labelled", RUN, &[&controller], "long Running", |wf| {
+            step_phases(wf)["long"] == StepPhase::Running
+        })
+        .await;
+    let labels_of = |job: &k8s_openapi::api::batch::v1::Job| job.labels().clone();
+
+    // Someone else labels a Job: the controller must leave that label alone.
+    let jobs = scene.jobs_of("labelled").await;
+    assert_eq!(jobs.len(), 2);
+    for job in &jobs {
+        assert_eq!(labels_of(job).get("team").map(String::as_str), Some("a"));
+        let foreign = json!({ "metadata": { "labels": { "owner": "me" } } });
+        scene
+            .jobs()
+            .patch(
+                &job.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&foreign),
+            )
+            .await
+            .unwrap();
+    }
+
+    // Add env, change team, remove tier.
+    let relabel = json!({ "metadata": { "labels": { "env": "prod", "team": "b", "tier": null } } });
+    scene
+        .workflows()
+        .patch("labelled", &PatchParams::default(), &Patch::Merge(&relabel))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let jobs = scene.jobs_of("labelled").await;
+        let ok = jobs.len() == 2
+            && jobs.iter().all(|job| {
+                let l = labels_of(job);
+                l.get("env").map(String::as_str) == Some("prod")
+                    && l.get("team").map(String::as_str) == Some("b")
+                    && !l.contains_key("tier")
+                    && l.get("owner").map(String::as_str) == Some("me")
+            });
+        if ok {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "labels did not cascade: {:?}\n{}",
+            jobs.iter().map(labels_of).collect::<Vec<BTreeMap<_, _>>>(),
+            controller.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_workflow_deletes_its_jobs_and_pods() {
+    let scene = Scene::new("ctl-delete").await;
+    let controller = scene.controller();
+    scene
+        .create(workflow(
+            "doomed",
+            120,
+            vec![step("a", &[], "true"), step("b", &["a"], "sleep 60")],
+        ))
+        .await;
+    scene
+        .wait_for("doomed", RUN, &[&controller], "b Running", |wf| {
+            step_phases(wf)["b"] == StepPhase::Running
+        })
+        .await;
+    let pods: Api<Pod> = Api::namespaced(scene.client.clone(), &scene.ns);
+    let by_workflow = ListParams::default().labels("kwf.dev/workflow=doomed");
+    // Wait until b's pod exists, so the cascade has something running to remove.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while pods.list(&by_workflow).await.unwrap().items.len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pods never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    scene
+        .workflows()
+        .delete("doomed", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let jobs = scene.jobs_of("doomed").await.len();
+        let pods = pods.list(&by_workflow).await.unwrap().items.len();
+        if jobs == 0 && pods == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{jobs} Jobs and {pods} Pods left after deleting the Workflow"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_spec_change_restarts_the_workflow_with_the_new_spec() {
+    let scene = Scene::new("ctl-update").await;
+    let controller = scene.controller();
+    scene
+        .create(workflow("evolving", 120, vec![step("a", &[], "sleep 60")]))
+        .await;
+    scene
+        .wait_for("evolving", RUN, &[&controller], "a Running", |wf| {
+            step_phases(wf)["a"] == StepPhase::Running
+        })
+        .await;
+    let old_jobs: Vec<String> = scene
+        .jobs_of("evolving")
+        .await
+        .iter()
+        .map(|j| j.name_any())
+        .collect();
+    assert_eq!(old_jobs.len(), 1);
+
+    let spec = json!({ "spec": { "containers": [
+        step("a", &[], "true"),
+        step("b", &["a"], "echo new step"),
+    ] } });
+    scene
+        .workflows()
+        .patch("evolving", &PatchParams::default(), &Patch::Merge(&spec))
+        .await
+        .unwrap();
+    let wf = scene
+        .wait_phase("evolving", WorkflowPhase::Completed, RUN, &[&controller])
+        .await;
+    assert_eq!(wf.status.clone().unwrap().observed_generation, Some(2));
+
+    let jobs = scene.jobs_of("evolving").await;
+    let names: Vec<String> = jobs.iter().map(|j| j.name_any()).collect();
+    // The old generation's Job is gone (or going: background deletion).
+    let live: Vec<_> = jobs
+        .iter()
+        .filter(|j| j.metadata.deletion_timestamp.is_none())
+        .collect();
+    assert!(
+        live.iter().all(|j| !old_jobs.contains(&j.name_any())),
+        "old Job kept: {names:?}"
+    );
+    assert_eq!(live.len(), 2, "{names:?}");
+    assert!(
+        live.iter()
+            .all(|j| j.labels().get("kwf.dev/generation").map(String::as_str) == Some("2"))
+    );
+}
+
+#[tokio::test]
+async fn a_restart_reruns_the_whole_workflow() {
+    let scene = Scene::new("ctl-restart").await;
+    let controller = scene.controller();
+    scene
+        .create(workflow(
+            "again",
+            60,
+            vec![step("a", &[], "true"), step("b", &["a"], "true")],
+        ))
+        .await;
+    let first = scene
+        .wait_phase("again", WorkflowPhase::Completed, RUN, &[&controller])
+        .await;
+    let first_jobs: BTreeMap<String, String> = job_names_by_step(&first);
+
+    annotate(
+        &scene,
+        "again",
+        json!({ "kwf.dev/restartedAt": "2026-11-21T20:00:00Z" }),
+    )
+    .await;
+    let wf = scene
+        .wait_for("again", RUN, &[&controller], "rerun Completed", |wf| {
+            let status = wf.status.clone().unwrap_or_default();
+            status.run == 1 && status.phase == Some(WorkflowPhase::Completed)
+        })
+        .await;
+    let second_jobs = job_names_by_step(&wf);
+    for (step, job) in &second_jobs {
+        assert_ne!(Some(job), first_jobs.get(step), "step {step} was not rerun");
+    }
+    assert_eq!(second_jobs.len(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_only_restart_keeps_what_succeeded() {
+    let scene = Scene::new("ctl-restart-failed").await;
+    let dir = tempdir(&scene.ns);
+    let controller = scene.controller();
+    // `flaky` fails the first time and succeeds when rerun.
+    let flaky = format!("if [ -f {dir}/ran ]; then exit 0; else touch {dir}/ran; exit 5; fi");
+    scene
+        .create(workflow(
+            "partial",
+            60,
+            vec![
+                step("ok", &[], "true"),
+                step("flaky", &["ok"], &flaky),
+                step("last", &["flaky"], "true"),
+            ],
+        ))
+        .await;
+    let failed = scene
+        .wait_for(
+            "partial",
+            RUN,
+            &[&controller],
+            "Failed with last Skipped",
+            |wf| {
+                wf.status.as_ref().and_then(|s| s.phase) == Some(WorkflowPhase::Failed)
+                    && step_phases(wf)["last"] == StepPhase::Skipped
+            },
+        )
+        .await;
+    let before = job_names_by_step(&failed);
+
+    annotate(
+        &scene,
+        "partial",
+        json!({ "kwf.dev/restartedAt": "2026-11-21T20:00:00Z", "kwf.dev/restart-mode": "failed" }),
+    )
+    .await;
+    let wf = scene
+        .wait_for("partial", RUN, &[&controller], "rerun Completed", |wf| {
+            let status = wf.status.clone().unwrap_or_default();
+            status.run == 1 && status.phase == Some(WorkflowPhase::Completed)
+        })
+        .await;
+    let after = job_names_by_step(&wf);
+    assert_eq!(after["ok"], before["ok"], "the succeeded step was rerun");
+    assert_ne!(
+        after["flaky"], before["flaky"],
+        "the failed step was not rerun"
+    );
+    assert!(after.contains_key("last"));
+}
+
+fn job_names_by_step(wf: &kwf_api::Workflow) -> BTreeMap<String, String> {
+    wf.status
+        .iter()
+        .flat_map(|s| s.steps.iter())
+        .filter_map(|s| Some((s.name.clone(), s.job_name.clone()?)))
+        .collect()
+}
+
+async fn annotate(scene: &Scene, name: &str, annotations: serde_json::Value) {
+    let patch = json!({ "metadata": { "annotations": annotations } });
+    scene
+        .workflows()
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+/// A fresh host directory for steps to share files through (they run as host processes).
+fn tempdir(tag: &str) -> String {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("controller-steps")
+        .join(tag);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.display().to_string()
+}
+
+async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the metrics server");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
