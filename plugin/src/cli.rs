@@ -1,0 +1,305 @@
+//! The command line, as clap derive types. Parsing only: no I/O happens here, so `--help`,
+//! usage errors and `version` never touch the network or a kubeconfig.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Manage kwf Workflows: DAGs of steps that run as Kubernetes Jobs.
+#[derive(Parser, Debug)]
+#[command(
+    name = "kubectl-workflow",
+    bin_name = "kubectl workflow",
+    version,
+    propagate_version = true,
+    max_term_width = 110,
+    after_help = "Examples:\n  kubectl workflow create -f wf.yaml --watch\n  kubectl workflow graph my-wf --watch\n  kubectl workflow restart my-wf --failed\n  kubectl workflow logs my-wf build -f"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub connection: ConnectionFlags,
+
+    /// When to color the output: auto colors a terminal unless NO_COLOR is set.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// kubectl's connection flags; every command that talks to the cluster honours them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConnectionFlags {
+    /// Namespace to use (default: the namespace of the kubeconfig context, else `default`).
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// The kubeconfig context to use (default: its current-context).
+    #[arg(long, global = true, value_name = "CONTEXT")]
+    pub context: Option<String>,
+
+    /// Path to the kubeconfig file (default: $KUBECONFIG, several paths merged, else ~/.kube/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create workflows from a file (several YAML documents allowed), validating them first.
+    Create(CreateArgs),
+    /// Show a workflow's DAG with the live state of every step.
+    Graph(GraphArgs),
+    /// Show a workflow in detail: spec, steps, conditions and recent events.
+    Describe(NameArg),
+    /// Rerun a workflow, or only its failed and skipped steps with --failed.
+    Restart(RestartArgs),
+    /// Add, change or remove labels of a workflow; the controller copies them onto its Jobs.
+    Relabel(RelabelArgs),
+    /// List workflows.
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// Print the logs of a step, or of every step in dependency order.
+    Logs(LogsArgs),
+    /// Check workflow files offline (no cluster needed).
+    Validate(ValidateArgs),
+    /// Print a shell completion script.
+    Completion(CompletionArgs),
+    /// Print the plugin's version.
+    Version,
+}
+
+#[derive(Args, Debug)]
+pub struct NameArg {
+    /// The workflow's name.
+    pub name: String,
+}
+
+/// How `create` sends the objects.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DryRun {
+    /// Send them for real.
+    None,
+    /// Validate locally only; nothing is sent.
+    Client,
+    /// Let the API server validate them (admission included) without persisting.
+    Server,
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// The file to read, or `-` for standard input.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Validate without creating: `client` (offline) or `server` (API server dry run).
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, default_value_t = DryRun::None,
+          default_missing_value = "client")]
+    pub dry_run: DryRun,
+
+    /// Follow the created workflows until they end; exit 0 when all completed, 1 when one failed.
+    #[arg(short = 'w', long, conflicts_with = "dry_run")]
+    pub watch: bool,
+
+    /// Use ASCII instead of Unicode glyphs while watching.
+    #[arg(long)]
+    pub ascii: bool,
+}
+
+/// Output formats of `graph`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphOutput {
+    Tree,
+    Json,
+    Yaml,
+    Dot,
+    Mermaid,
+}
+
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    /// The workflow's name.
+    pub name: String,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = GraphOutput::Tree)]
+    pub output: GraphOutput,
+
+    /// Use ASCII instead of Unicode glyphs.
+    #[arg(long)]
+    pub ascii: bool,
+
+    /// Redraw in place until the workflow ends; exit 0 when it completed, 1 when it failed.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RestartArgs {
+    /// The workflow's name.
+    pub name: String,
+
+    /// Rerun only the failed and skipped steps, keeping what succeeded.
+    #[arg(long)]
+    pub failed: bool,
+
+    /// Follow the rerun until the workflow ends; exit 0 when it completed, 1 when it failed.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+
+    /// Use ASCII instead of Unicode glyphs while watching.
+    #[arg(long)]
+    pub ascii: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RelabelArgs {
+    /// The workflow's name.
+    pub name: String,
+
+    /// `key=value` to set a label, `key-` to remove it (kubectl label syntax).
+    #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
+    pub changes: Vec<String>,
+
+    /// Allow changing the value of a label that is already set.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Return only once every Job of the workflow carries the change.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// How long --wait waits, in seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", requires = "wait")]
+    pub timeout: u64,
+}
+
+/// Output formats of `list`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListOutput {
+    Table,
+    Wide,
+    Name,
+    Json,
+    Yaml,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Label selector, such as `team=data,tier!=dev`.
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// List the workflows of every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = ListOutput::Table)]
+    pub output: ListOutput,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// The workflow's name.
+    pub name: String,
+
+    /// The step (default: every step, in dependency order).
+    pub step: Option<String>,
+
+    /// Follow: stream new lines until the step (or the workflow) ends.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// The file to check, or `-` for standard input.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `--color`: auto colors a terminal unless NO_COLOR is set; always and never are explicit.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_names_the_kubectl_command() {
+        let help = Cli::command().render_usage().to_string();
+        assert!(help.contains("kubectl workflow"), "{help}");
+    }
+
+    #[test]
+    fn dry_run_without_a_value_means_client() {
+        let cli = Cli::try_parse_from(["kubectl-workflow", "create", "-f", "x.yaml", "--dry-run"])
+            .unwrap();
+        let Command::Create(args) = cli.command else {
+            panic!("not create")
+        };
+        assert_eq!(args.dry_run, DryRun::Client);
+        let cli = Cli::try_parse_from([
+            "kubectl-workflow",
+            "create",
+            "-f",
+            "x.yaml",
+            "--dry-run=server",
+        ])
+        .unwrap();
+        let Command::Create(args) = cli.command else {
+            panic!("not create")
+        };
+        assert_eq!(args.dry_run, DryRun::Server);
+    }
+
+    #[test]
+    fn connection_flags_are_accepted_anywhere() {
+        let cli = Cli::try_parse_from([
+            "kubectl-workflow",
+            "graph",
+            "wf",
+            "-n",
+            "team",
+            "--context",
+            "prod",
+            "--kubeconfig",
+            "/tmp/kc",
+        ])
+        .unwrap();
+        assert_eq!(cli.connection.namespace.as_deref(), Some("team"));
+        assert_eq!(cli.connection.context.as_deref(), Some("prod"));
+        assert_eq!(cli.connection.kubeconfig, Some(PathBuf::from("/tmp/kc")));
+        let cli = Cli::try_parse_from(["kubectl-workflow", "-n", "team", "list", "-A"]).unwrap();
+        assert_eq!(cli.connection.namespace.as_deref(), Some("team"));
+    }
+
+    #[test]
+    fn usage_errors_are_clap_errors_with_exit_code_2() {
+        let err = Cli::try_parse_from(["kubectl-workflow", "graph"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let err = Cli::try_parse_from(["kubectl-workflow", "relabel", "wf"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let err =
+            Cli::try_parse_from(["kubectl-workflow", "graph", "wf", "-o", "png"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+}

@@ -1,0 +1,478 @@
+//! `logs NAME [STEP] [-f]`: the output of a step's pod, or of every step in dependency order,
+//! each line prefixed by its step in a stable color. `-f` streams until the step (or the
+//! whole workflow) has ended and every stream is drained.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail};
+use futures::{AsyncBufReadExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{ListParams, LogParams};
+use kwf_api::{Dag, LABEL_STEP, LABEL_WORKFLOW, StepPhase, Workflow, WorkflowPhase, label_value};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::cli::{ColorChoice, ConnectionFlags, LogsArgs};
+use crate::connect::{Cluster, connect};
+use crate::errors::{Op, WORKFLOWS};
+use crate::output;
+use crate::render::{self, Style};
+use crate::style::stdout_style;
+
+/// The label the Job controller puts on its pods (and the legacy one before it).
+const JOB_NAME_LABELS: [&str; 2] = ["batch.kubernetes.io/job-name", "job-name"];
+/// How often `-f` looks for newly started steps.
+const POLL: Duration = Duration::from_secs(1);
+
+pub async fn run(
+    args: &LogsArgs,
+    flags: &ConnectionFlags,
+    color: ColorChoice,
+) -> anyhow::Result<()> {
+    let cluster = connect(flags).await?;
+    let ns = cluster.namespace.clone();
+    let wf = get_workflow(&cluster, &ns, &args.name).await?;
+    let dag = Dag::build(&wf.spec)
+        .map_err(|e| anyhow!("workflow \"{}\" is invalid, so no step ran: {e}", args.name))?;
+    let steps: Vec<String> = match &args.step {
+        Some(step) if dag.index_of(step).is_none() => {
+            let names: Vec<&str> = (0..dag.len()).map(|i| dag.name(i)).collect();
+            bail!(
+                "workflow \"{}\" has no step \"{step}\"; its steps are: {}",
+                args.name,
+                names.join(", ")
+            );
+        }
+        Some(step) => vec![step.clone()],
+        None => dag
+            .topological_order()
+            .iter()
+            .map(|&i| dag.name(i).to_string())
+            .collect(),
+    };
+    let view = View {
+        width: steps.iter().map(|s| s.chars().count()).max().unwrap_or(0),
+        style: stdout_style(color, false),
+    };
+    let session = Session {
+        cluster: &cluster,
+        ns: &ns,
+        name: &args.name,
+        single: args.step.is_some(),
+    };
+    if args.follow {
+        session.follow(&steps, view).await
+    } else {
+        session.print(&wf, &steps, view).await
+    }
+}
+
+#[derive(Clone, Copy)]
+struct View {
+    width: usize,
+    style: Style,
+}
+
+impl View {
+    fn prefixed(&self, step: &str, text: &str) -> String {
+        let prefix = render::step_prefix(step, self.width, self.style);
+        text.lines()
+            .map(|line| format!("{prefix}{line}\n"))
+            .collect()
+    }
+}
+
+struct Session<'a> {
+    cluster: &'a Cluster,
+    ns: &'a str,
+    name: &'a str,
+    /// A step was named: its absence is an error, not something to skip.
+    single: bool,
+}
+
+impl Session<'_> {
+    /// Everything logged so far, step after step.
+    async fn print(&self, wf: &Workflow, steps: &[String], view: View) -> anyhow::Result<()> {
+        let pods = self.pods().await?;
+        let api: Api<Pod> = Api::namespaced(self.cluster.client.clone(), self.ns);
+        for step in steps {
+            let Some(pod) = pod_for_step(&pods, wf, step).filter(|pod| logs_available(pod)) else {
+                if self.single {
+                    bail!(
+                        "{}; use -f to wait for its output",
+                        not_run(wf, step, self.name)
+                    );
+                }
+                continue;
+            };
+            let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
+            let params = LogParams {
+                container: container_for(pod, step),
+                ..Default::default()
+            };
+            let op = Op::new("get", "pods/log", Some(self.ns)).named(pod_name);
+            let text = api
+                .logs(pod_name, &params)
+                .await
+                .map_err(self.cluster.fail(op))?;
+            output::print(&view.prefixed(step, &text))?;
+        }
+        Ok(())
+    }
+
+    /// Streams every step's output as its pod starts, until nothing more can come.
+    async fn follow(&self, steps: &[String], view: View) -> anyhow::Result<()> {
+        let api: Api<Pod> = Api::namespaced(self.cluster.client.clone(), self.ns);
+        let (lines, mut received) = mpsc::unbounded_channel::<String>();
+        let mut streams = JoinSet::new();
+        let mut streamed: HashSet<String> = HashSet::new();
+        loop {
+            let wf = get_workflow(self.cluster, self.ns, self.name).await?;
+            let pods = self.pods().await?;
+            for step in steps {
+                let Some(pod) = pod_for_step(&pods, &wf, step).filter(|pod| logs_available(pod))
+                else {
+                    continue;
+                };
+                let pod_name = pod.metadata.name.clone().unwrap_or_default();
+                if streamed.insert(pod_name.clone()) {
+                    let params = LogParams {
+                        container: container_for(pod, step),
+                        follow: true,
+                        ..Default::default()
+                    };
+                    let prefix = render::step_prefix(step, view.width, view.style);
+                    streams.spawn(stream(api.clone(), pod_name, params, prefix, lines.clone()));
+                }
+            }
+            let ended = match (self.single, steps) {
+                (true, [step]) => step_ended(&wf, step),
+                _ => workflow_ended(&wf),
+            };
+            if ended && self.single && streamed.is_empty() {
+                bail!("{}", not_run(&wf, &steps[0], self.name));
+            }
+            // Print what arrives until the next look, or until the last stream closed.
+            let deadline = tokio::time::sleep(POLL);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    Some(line) = received.recv() => output::print(&line)?,
+                    Some(done) = streams.join_next() => {
+                        if let Ok(Err(message)) = done {
+                            output::note(&format!("warning: {message}"));
+                        }
+                    }
+                    _ = &mut deadline => break,
+                }
+            }
+            if ended && streams.is_empty() {
+                while let Ok(line) = received.try_recv() {
+                    output::print(&line)?;
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    async fn pods(&self) -> anyhow::Result<Vec<Pod>> {
+        let api: Api<Pod> = Api::namespaced(self.cluster.client.clone(), self.ns);
+        let params =
+            ListParams::default().labels(&format!("{LABEL_WORKFLOW}={}", label_value(self.name)));
+        let op = Op::new("list", "pods", Some(self.ns));
+        Ok(api
+            .list(&params)
+            .await
+            .map_err(self.cluster.fail(op))?
+            .items)
+    }
+}
+
+async fn get_workflow(cluster: &Cluster, ns: &str, name: &str) -> anyhow::Result<Workflow> {
+    let api: Api<Workflow> = Api::namespaced(cluster.client.clone(), ns);
+    let op = Op::new("get", WORKFLOWS, Some(ns)).named(name);
+    api.get(name).await.map_err(cluster.fail(op))
+}
+
+/// Follows one pod's log, sending each line with its prefix; an error comes back as text.
+async fn stream(
+    api: Api<Pod>,
+    pod: String,
+    params: LogParams,
+    prefix: String,
+    lines: mpsc::UnboundedSender<String>,
+) -> Result<(), String> {
+    let reader = api
+        .log_stream(&pod, &params)
+        .await
+        .map_err(|e| format!("logs of pod {pod}: {e}"))?;
+    let mut reader = reader.lines();
+    while let Some(line) = reader
+        .try_next()
+        .await
+        .map_err(|e| format!("logs of pod {pod}: {e}"))?
+    {
+        if lines.send(format!("{prefix}{line}\n")).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The pod of the step's current Job (the newest, should the Job have made several).
+fn pod_for_step<'p>(pods: &'p [Pod], wf: &Workflow, step: &str) -> Option<&'p Pod> {
+    let job = wf.status.as_ref()?.step(step)?.job_name.as_deref()?;
+    pods.iter()
+        .filter(|pod| {
+            let labels = pod.metadata.labels.as_ref();
+            let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+            label(LABEL_STEP) == Some(step)
+                && JOB_NAME_LABELS.iter().any(|key| label(key) == Some(job))
+        })
+        .max_by_key(|pod| pod.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// The container to read: the only one, else the step's (`step` or the step's name), else the first.
+fn container_for(pod: &Pod, step: &str) -> Option<String> {
+    let containers = &pod.spec.as_ref()?.containers;
+    if containers.len() <= 1 {
+        return None;
+    }
+    containers
+        .iter()
+        .find(|c| c.name == "step" || c.name == step)
+        .or(containers.first())
+        .map(|c| c.name.clone())
+}
+
+/// Whether the API server can serve the pod's log: its container has started.
+fn logs_available(pod: &Pod) -> bool {
+    let Some(status) = &pod.status else {
+        return false;
+    };
+    if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        return true;
+    }
+    status.container_statuses.iter().flatten().any(|c| {
+        c.state
+            .as_ref()
+            .is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+    })
+}
+
+fn workflow_ended(wf: &Workflow) -> bool {
+    let phase = wf.status.as_ref().and_then(|s| s.phase);
+    matches!(
+        phase,
+        Some(WorkflowPhase::Completed | WorkflowPhase::Failed)
+    ) && !wf
+        .status
+        .as_ref()
+        .is_some_and(|s| s.steps.iter().any(|step| step.phase == StepPhase::Running))
+}
+
+/// A step can log no more once it finished, or once the workflow ended without running it.
+fn step_ended(wf: &Workflow, step: &str) -> bool {
+    let phase = wf
+        .status
+        .as_ref()
+        .map(|s| s.step_phase(step))
+        .unwrap_or_default();
+    match phase {
+        StepPhase::Succeeded | StepPhase::Failed | StepPhase::Skipped => true,
+        StepPhase::Running => false,
+        StepPhase::Pending => workflow_ended(wf),
+    }
+}
+
+/// Why a step has no output to show.
+fn not_run(wf: &Workflow, step: &str, name: &str) -> String {
+    let status = wf.status.as_ref().and_then(|s| s.step(step));
+    let phase = status.map(|s| s.phase).unwrap_or_default();
+    let why = status
+        .and_then(|s| s.message.as_deref())
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    match phase {
+        StepPhase::Pending | StepPhase::Skipped => {
+            format!("step \"{step}\" of workflow \"{name}\" has not run (it is {phase:?}{why})")
+        }
+        _ => format!(
+            "step \"{step}\" of workflow \"{name}\" has no pod with output yet (it is {phase:?})"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{
+        Container, ContainerState, ContainerStateRunning, ContainerStateWaiting, ContainerStatus,
+        PodSpec, PodStatus,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use kwf_api::{StepStatus, WorkflowSpec, WorkflowStatus};
+
+    fn wf(phase: Option<WorkflowPhase>, steps: &[(&str, StepPhase, Option<&str>)]) -> Workflow {
+        let mut wf = Workflow::new(
+            "wf",
+            WorkflowSpec {
+                max_step_timeout: 60,
+                containers: vec![],
+            },
+        );
+        wf.status = Some(WorkflowStatus {
+            phase,
+            steps: steps
+                .iter()
+                .map(|(name, phase, job)| StepStatus {
+                    name: name.to_string(),
+                    phase: *phase,
+                    job_name: job.map(str::to_string),
+                    message: (*phase == StepPhase::Skipped).then(|| "\"a\" failed".to_string()),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+        wf
+    }
+
+    fn pod(name: &str, step: &str, job: &str, created: i64) -> Pod {
+        let mut pod = Pod::default();
+        pod.metadata.name = Some(name.into());
+        pod.metadata.labels = Some(
+            [(LABEL_STEP, step), ("batch.kubernetes.io/job-name", job)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        pod.metadata.creation_timestamp =
+            Some(Time(jiff::Timestamp::from_second(created).unwrap()));
+        pod
+    }
+
+    #[test]
+    fn the_pod_of_the_current_job_is_chosen() {
+        let pods = vec![
+            pod("old", "a", "wf-a-1", 1),
+            pod("cur", "a", "wf-a-1-r1", 2),
+            pod("cur2", "a", "wf-a-1-r1", 3),
+        ];
+        let w = wf(
+            Some(WorkflowPhase::Started),
+            &[("a", StepPhase::Running, Some("wf-a-1-r1"))],
+        );
+        assert_eq!(
+            pod_for_step(&pods, &w, "a").and_then(|p| p.metadata.name.as_deref()),
+            Some("cur2")
+        );
+        assert!(pod_for_step(&pods, &w, "b").is_none());
+        let pending = wf(Some(WorkflowPhase::Started), &[]);
+        assert!(pod_for_step(&pods, &pending, "a").is_none());
+    }
+
+    #[test]
+    fn a_single_container_needs_no_name_and_several_prefer_the_step() {
+        let mut p = pod("p", "a", "j", 1);
+        let container = |name: &str| Container {
+            name: name.into(),
+            ..Default::default()
+        };
+        p.spec = Some(PodSpec {
+            containers: vec![container("step")],
+            ..Default::default()
+        });
+        assert_eq!(container_for(&p, "a"), None);
+        p.spec = Some(PodSpec {
+            containers: vec![container("sidecar"), container("a")],
+            ..Default::default()
+        });
+        assert_eq!(container_for(&p, "a").as_deref(), Some("a"));
+        p.spec = Some(PodSpec {
+            containers: vec![container("x"), container("y")],
+            ..Default::default()
+        });
+        assert_eq!(container_for(&p, "a").as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn logs_are_available_once_a_container_started() {
+        let mut p = pod("p", "a", "j", 1);
+        assert!(!logs_available(&p));
+        let state = |running: bool| ContainerState {
+            running: running.then(ContainerStateRunning::default),
+            waiting: (!running).then(ContainerStateWaiting::default),
+            ..Default::default()
+        };
+        let status = |running| PodStatus {
+            phase: Some("Pending".into()),
+            container_statuses: Some(vec![ContainerStatus {
+                state: Some(state(running)),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        p.status = Some(status(false));
+        assert!(!logs_available(&p));
+        p.status = Some(status(true));
+        assert!(logs_available(&p));
+        p.status = Some(PodStatus {
+            phase: Some("Succeeded".into()),
+            ..Default::default()
+        });
+        assert!(logs_available(&p));
+    }
+
+    #[test]
+    fn a_step_ends_when_it_finished_or_the_workflow_ended_without_it() {
+        let running = wf(
+            Some(WorkflowPhase::Started),
+            &[("a", StepPhase::Running, Some("j"))],
+        );
+        assert!(!step_ended(&running, "a"));
+        assert!(!step_ended(&running, "b"));
+        let failed = wf(
+            Some(WorkflowPhase::Failed),
+            &[
+                ("a", StepPhase::Failed, Some("j")),
+                ("b", StepPhase::Skipped, None),
+            ],
+        );
+        assert!(step_ended(&failed, "a"));
+        assert!(step_ended(&failed, "b"));
+        assert!(step_ended(&failed, "c"));
+    }
+
+    #[test]
+    fn a_failed_workflow_with_running_steps_has_not_ended_for_logs() {
+        let w = wf(
+            Some(WorkflowPhase::Failed),
+            &[
+                ("a", StepPhase::Failed, Some("j")),
+                ("b", StepPhase::Running, Some("k")),
+            ],
+        );
+        assert!(!workflow_ended(&w));
+        assert!(workflow_ended(&wf(Some(WorkflowPhase::Completed), &[])));
+        assert!(!workflow_ended(&wf(Some(WorkflowPhase::Started), &[])));
+    }
+
+    #[test]
+    fn not_run_explains_skipped_steps() {
+        let w = wf(
+            Some(WorkflowPhase::Failed),
+            &[("b", StepPhase::Skipped, None)],
+        );
+        assert_eq!(
+            not_run(&w, "b", "wf"),
+            "step \"b\" of workflow \"wf\" has not run (it is Skipped: \"a\" failed)"
+        );
+        assert_eq!(
+            not_run(&w, "c", "wf"),
+            "step \"c\" of workflow \"wf\" has not run (it is Pending)"
+        );
+    }
+}
