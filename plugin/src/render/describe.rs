@@ -1,0 +1,245 @@
+//! `kubectl workflow describe`: sections as kubectl describe prints them — metadata, the spec
+//! in short, the steps table in dependency order, conditions, then the Workflow's events.
+
+use jiff::Timestamp;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kwf_api::{Dag, Workflow};
+use owo_colors::Style as Ansi;
+
+use super::fields::{self, Field};
+use super::model::View;
+use super::table::Table;
+use super::text::{NONE, Painter, clean, step_look, workflow_look};
+use super::{Style, time};
+
+/// Annotations kubectl describe leaves out too: a copy of the whole object, no help to read.
+const HIDDEN_ANNOTATIONS: [&str; 1] = ["kubectl.kubernetes.io/last-applied-configuration"];
+
+pub(crate) fn render(wf: &Workflow, events: &[Event], style: Style, now: Timestamp) -> String {
+    let view = View::new(wf, now);
+    let painter = Painter::new(style);
+    let mut out = overview(&view, painter);
+    out.push_str("Steps:\n");
+    out.push_str(&steps(&view, painter));
+    out.push_str(&conditions(&view));
+    out.push_str(&events_section(events, painter, now));
+    out
+}
+
+fn overview(view: &View<'_>, painter: Painter) -> String {
+    let meta = &view.wf.metadata;
+    let status = view.status;
+    let labels = meta
+        .labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| clean(&format!("{k}={v}")).into_owned())
+        .collect();
+    let annotations = meta
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| !HIDDEN_ANNOTATIONS.contains(&k.as_str()))
+        .map(|(k, v)| clean(&format!("{k}={v}")).into_owned())
+        .collect();
+    let look = workflow_look(view.phase);
+    let message = status
+        .and_then(|s| s.message.as_deref())
+        .map(|m| clean(m).into_owned())
+        .filter(|m| !m.is_empty());
+    let timeout = match view.wf.spec.max_step_timeout {
+        -1 => "unlimited".to_owned(),
+        seconds => format!("{seconds}s"),
+    };
+    fields::render(&[
+        Field::new("Name", clean(view.name())),
+        Field::new("Namespace", clean(view.namespace().unwrap_or(NONE))),
+        Field::lines("Labels", labels),
+        Field::lines("Annotations", annotations),
+        Field::new(
+            "Created",
+            time::when(meta.creation_timestamp.as_ref(), view.now),
+        ),
+        Field::new("Phase", painter.paint(look.word, look.ansi)),
+        Field::new("Message", message.unwrap_or_else(|| NONE.into())),
+        Field::new("Max Step Timeout", timeout),
+        Field::new(
+            "Started",
+            time::when(status.and_then(|s| s.started_at.as_ref()), view.now),
+        ),
+        Field::new(
+            "Finished",
+            time::when(status.and_then(|s| s.finished_at.as_ref()), view.now),
+        ),
+        Field::new(
+            "Duration",
+            view.seconds().map_or_else(|| NONE.into(), time::compact),
+        ),
+        Field::new("Progress", view.progress_text()),
+        Field::new("Restarts", status.map_or(0, |s| s.run).to_string()),
+    ])
+}
+
+/// One row per step, in dependency order (spec order when the spec is invalid).
+fn steps(view: &View<'_>, painter: Painter) -> String {
+    let order: Vec<usize> = match Dag::build(&view.wf.spec) {
+        Ok(dag) => dag.topological_order().to_vec(),
+        Err(_) => (0..view.len()).collect(),
+    };
+    if order.is_empty() {
+        return "  <none>\n".into();
+    }
+    let mut table = Table::new();
+    table.row(
+        [
+            "STEP",
+            "PHASE",
+            "DEPENDS ON",
+            "JOB",
+            "STARTED",
+            "DURATION",
+            "EXIT",
+            "MESSAGE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    for step in order {
+        let look = step_look(view.step_phase(step));
+        let status = view.step_status(step);
+        let depends_on = view.depends_on(step);
+        let or_none = |text: Option<String>| text.unwrap_or_else(|| NONE.into());
+        table.row(vec![
+            clean(view.step_name(step)).into_owned(),
+            painter.paint(look.word, look.ansi),
+            depends_on_cell(depends_on),
+            or_none(
+                status
+                    .and_then(|s| s.job_name.as_deref())
+                    .map(|j| clean(j).into_owned()),
+            ),
+            time::ago(status.and_then(|s| s.started_at.as_ref()), view.now),
+            or_none(view.step_seconds(step).map(time::compact)),
+            or_none(status.and_then(|s| s.exit_code).map(|c| c.to_string())),
+            status
+                .and_then(|s| s.message.as_deref())
+                .map(|m| painter.paint(&clean(m), look.ansi))
+                .unwrap_or_default(),
+        ]);
+    }
+    table.render("  ")
+}
+
+/// Most dependencies a DEPENDS ON cell names; `graph` and `-o json` list them all.
+const MAX_DEPENDENCIES_SHOWN: usize = 3;
+
+/// `a,b,c` — or `a,b,c,+9 more` for a wide fan-in, which would widen every row.
+fn depends_on_cell(depends_on: &[String]) -> String {
+    if depends_on.is_empty() {
+        return NONE.into();
+    }
+    let shown = &depends_on[..depends_on.len().min(MAX_DEPENDENCIES_SHOWN)];
+    let mut cell = clean(&shown.join(",")).into_owned();
+    if depends_on.len() > shown.len() {
+        cell.push_str(&format!(",+{} more", depends_on.len() - shown.len()));
+    }
+    cell
+}
+
+fn conditions(view: &View<'_>) -> String {
+    let conditions = view
+        .status
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    if conditions.is_empty() {
+        return "Conditions:  <none>\n".into();
+    }
+    let mut table = Table::new();
+    table.row(
+        ["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"]
+            .map(String::from)
+            .to_vec(),
+    );
+    for c in conditions {
+        table.row(vec![
+            clean(&c.type_).into_owned(),
+            clean(&c.status).into_owned(),
+            clean(&c.reason).into_owned(),
+            time::age(time::seconds_between(c.last_transition_time.0, view.now)),
+            clean(&c.message).into_owned(),
+        ]);
+    }
+    format!("Conditions:\n{}", table.render("  "))
+}
+
+/// When an event was last seen: its series' last observation, else its own time.
+fn last_seen(event: &Event) -> Option<Timestamp> {
+    event
+        .series
+        .as_ref()
+        .map(|s| s.last_observed_time.0)
+        .or_else(|| event.event_time.as_ref().map(|t| t.0))
+        .or_else(|| event.deprecated_last_timestamp.as_ref().map(|t: &Time| t.0))
+        .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// When an event was first seen, for `(x3 over 10m)`.
+fn first_seen(event: &Event) -> Option<Timestamp> {
+    event
+        .event_time
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| event.deprecated_first_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// Oldest first, as kubectl describe lists them.
+fn events_section(events: &[Event], painter: Painter, now: Timestamp) -> String {
+    if events.is_empty() {
+        return "Events:  <none>\n".into();
+    }
+    let mut sorted: Vec<(Option<Timestamp>, &Event)> =
+        events.iter().map(|e| (last_seen(e), e)).collect();
+    sorted.sort_by_key(|(seen, _)| *seen);
+    let mut table = Table::new();
+    table.row(
+        ["TYPE", "REASON", "AGE", "MESSAGE"]
+            .map(String::from)
+            .to_vec(),
+    );
+    for (seen, event) in sorted {
+        let kind = event.type_.as_deref().unwrap_or("Normal");
+        let kind = if kind == "Warning" {
+            painter.paint(kind, Ansi::new().yellow())
+        } else {
+            clean(kind).into_owned()
+        };
+        let count = event
+            .series
+            .as_ref()
+            .map(|s| s.count)
+            .or(event.deprecated_count)
+            .unwrap_or(1);
+        let age = match seen {
+            None => "<unknown>".to_owned(),
+            Some(seen) => {
+                let age = time::age(time::seconds_between(seen, now));
+                match first_seen(event) {
+                    Some(first) if count > 1 => format!(
+                        "{age} (x{count} over {})",
+                        time::age(time::seconds_between(first, now))
+                    ),
+                    _ => age,
+                }
+            }
+        };
+        table.row(vec![
+            kind,
+            clean(event.reason.as_deref().unwrap_or(NONE)).into_owned(),
+            age,
+            clean(event.note.as_deref().unwrap_or_default()).into_owned(),
+        ]);
+    }
+    format!("Events:\n{}", table.render("  "))
+}

@@ -1,0 +1,97 @@
+//! `graph -o json|yaml`: one documented, stable object for scripts. Every key is always
+//! present (null when unknown), steps are in spec order, times are RFC 3339 in UTC.
+
+use jiff::Timestamp;
+use kwf_api::{StepPhase, Workflow, WorkflowPhase};
+use serde::Serialize;
+
+use super::model::View;
+use super::time;
+
+/// The state of a Workflow as `graph -o json|yaml` prints it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphDocument {
+    pub name: String,
+    pub namespace: Option<String>,
+    /// Created (also when the controller has not written a status yet), Started, Completed
+    /// or Failed.
+    pub phase: WorkflowPhase,
+    pub message: Option<String>,
+    /// Succeeded steps over all steps, such as `3/5`.
+    pub progress: String,
+    pub created: Option<String>,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    pub steps: Vec<StepDocument>,
+}
+
+/// One step of a [`GraphDocument`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepDocument {
+    pub name: String,
+    /// Pending, Running, Succeeded, Failed or Skipped.
+    pub phase: StepPhase,
+    /// The steps it waits for, as in the spec.
+    pub depends_on: Vec<String>,
+    /// The Job that runs or ran it.
+    pub job: Option<String>,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    /// Seconds it ran: until `finished`, or until now while Running; null before it started.
+    pub duration_seconds: Option<i64>,
+    pub exit_code: Option<i32>,
+    /// Why it failed, timed out or was skipped.
+    pub message: Option<String>,
+}
+
+impl GraphDocument {
+    pub fn new(wf: &Workflow, now: Timestamp) -> GraphDocument {
+        let view = View::new(wf, now);
+        let status = view.status;
+        let steps = (0..view.len())
+            .map(|step| {
+                let s = view.step_status(step);
+                StepDocument {
+                    name: view.step_name(step).to_owned(),
+                    phase: view.step_phase(step),
+                    depends_on: view.depends_on(step).to_vec(),
+                    job: s.and_then(|s| s.job_name.clone()),
+                    started: s.and_then(|s| s.started_at.as_ref()).map(time::timestamp),
+                    finished: s.and_then(|s| s.finished_at.as_ref()).map(time::timestamp),
+                    duration_seconds: view.step_seconds(step),
+                    exit_code: s.and_then(|s| s.exit_code),
+                    message: s.and_then(|s| s.message.clone()),
+                }
+            })
+            .collect();
+        GraphDocument {
+            name: view.name().to_owned(),
+            namespace: view.namespace().map(str::to_owned),
+            phase: view.phase,
+            message: status.and_then(|s| s.message.clone()),
+            progress: view.progress_text(),
+            created: wf.metadata.creation_timestamp.as_ref().map(time::timestamp),
+            started: status
+                .and_then(|s| s.started_at.as_ref())
+                .map(time::timestamp),
+            finished: status
+                .and_then(|s| s.finished_at.as_ref())
+                .map(time::timestamp),
+            steps,
+        }
+    }
+}
+
+pub(crate) fn json(wf: &Workflow, now: Timestamp) -> String {
+    let doc = GraphDocument::new(wf, now);
+    // Plain strings, numbers and enums: serializing cannot fail.
+    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+pub(crate) fn yaml(wf: &Workflow, now: Timestamp) -> String {
+    serde_saphyr::to_string(&GraphDocument::new(wf, now)).unwrap_or_default()
+}

@@ -1,0 +1,126 @@
+//! What every view needs to know about one Workflow, computed once: the status of each step
+//! by its index in the spec (one hash lookup per status entry, never a search per step),
+//! progress and durations.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use kwf_api::{StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowStatus};
+
+use super::time;
+
+pub(crate) struct View<'a> {
+    pub(crate) wf: &'a Workflow,
+    pub(crate) status: Option<&'a WorkflowStatus>,
+    pub(crate) phase: WorkflowPhase,
+    /// `status.steps` entry of each spec step (same index), `None` while it is Pending.
+    step_status: Vec<Option<&'a StepStatus>>,
+    pub(crate) now: Timestamp,
+}
+
+impl<'a> View<'a> {
+    pub(crate) fn new(wf: &'a Workflow, now: Timestamp) -> View<'a> {
+        let steps = &wf.spec.containers;
+        let mut step_status = vec![None; steps.len()];
+        if let Some(status) = wf.status.as_ref().filter(|s| !s.steps.is_empty()) {
+            let index: HashMap<&str, usize> = steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.step_name.as_str(), i))
+                .collect();
+            for entry in &status.steps {
+                // An entry of a step no longer in the spec has nothing to be drawn under.
+                if let Some(&i) = index.get(entry.name.as_str()) {
+                    step_status[i] = Some(entry);
+                }
+            }
+        }
+        View {
+            wf,
+            status: wf.status.as_ref(),
+            // No status yet: the controller has not seen it, which is what Created means.
+            phase: wf.status.as_ref().and_then(|s| s.phase).unwrap_or_default(),
+            step_status,
+            now,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &'a str {
+        self.wf.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    pub(crate) fn namespace(&self) -> Option<&'a str> {
+        self.wf.metadata.namespace.as_deref()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.step_status.len()
+    }
+
+    pub(crate) fn step_name(&self, step: usize) -> &'a str {
+        &self.wf.spec.containers[step].step_name
+    }
+
+    pub(crate) fn depends_on(&self, step: usize) -> &'a [String] {
+        &self.wf.spec.containers[step].depends_on
+    }
+
+    pub(crate) fn step_status(&self, step: usize) -> Option<&'a StepStatus> {
+        self.step_status[step]
+    }
+
+    pub(crate) fn step_phase(&self, step: usize) -> StepPhase {
+        self.step_status[step].map(|s| s.phase).unwrap_or_default()
+    }
+
+    /// Succeeded steps and all steps.
+    pub(crate) fn progress(&self) -> (usize, usize) {
+        let succeeded = self
+            .step_status
+            .iter()
+            .filter(|s| s.is_some_and(|s| s.phase == StepPhase::Succeeded))
+            .count();
+        (succeeded, self.len())
+    }
+
+    /// `3/5`, counted from the steps themselves so it always matches the lines shown.
+    pub(crate) fn progress_text(&self) -> String {
+        let (done, total) = self.progress();
+        format!("{done}/{total}")
+    }
+
+    /// Seconds the step ran (until now while it runs); `None` before it started.
+    pub(crate) fn step_seconds(&self, step: usize) -> Option<i64> {
+        let s = self.step_status[step]?;
+        time::elapsed(
+            s.started_at.as_ref(),
+            s.finished_at.as_ref(),
+            s.phase == StepPhase::Running,
+            self.now,
+        )
+    }
+
+    /// Seconds the current run took (until now while it runs); `None` before it started.
+    pub(crate) fn seconds(&self) -> Option<i64> {
+        let s = self.status?;
+        time::elapsed(
+            s.started_at.as_ref(),
+            s.finished_at.as_ref(),
+            self.phase == WorkflowPhase::Started,
+            self.now,
+        )
+    }
+
+    /// Why a step failed or was skipped: its message, else its exit code.
+    pub(crate) fn problem(&self, step: usize) -> Option<String> {
+        let s = self.step_status[step]?;
+        if !matches!(s.phase, StepPhase::Failed | StepPhase::Skipped) {
+            return None;
+        }
+        match (&s.message, s.exit_code) {
+            (Some(m), _) if !m.trim().is_empty() => Some(super::text::clean(m).into_owned()),
+            (_, Some(code)) => Some(format!("exit code {code}")),
+            _ => None,
+        }
+    }
+}

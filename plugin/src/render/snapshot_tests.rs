@@ -1,0 +1,312 @@
+//! Snapshots of what users see (review each one by eye: `cargo insta review`), and the
+//! properties every view keeps whatever the input: colors never move a column, `--ascii`
+//! output is ASCII, each step is drawn once and no edge is lost.
+
+use insta::assert_snapshot;
+use kwf_api::{Workflow, validate};
+
+use super::fixtures::{self, now};
+use super::{GraphFormat, Style, describe, graph, list, problems};
+
+const PLAIN: Style = Style {
+    color: false,
+    ascii: false,
+};
+const ASCII: Style = Style {
+    color: false,
+    ascii: true,
+};
+const COLOR: Style = Style {
+    color: true,
+    ascii: false,
+};
+const COLOR_ASCII: Style = Style {
+    color: true,
+    ascii: true,
+};
+
+fn scenarios() -> Vec<(&'static str, Workflow)> {
+    vec![
+        ("new", fixtures::new()),
+        ("started", fixtures::started()),
+        ("completed", fixtures::completed()),
+        ("failed", fixtures::failed()),
+        ("diamond", fixtures::diamond()),
+        ("fan_out", fixtures::fan_out()),
+        ("invalid", fixtures::invalid()),
+    ]
+}
+
+fn failed_events() -> Vec<k8s_openapi::api::events::v1::Event> {
+    let mut events = fixtures::events(&[
+        (
+            "Normal",
+            "Started",
+            2,
+            "validated 7 steps; started checkout",
+        ),
+        (
+            "Warning",
+            "StepFailed",
+            130,
+            "step unit-tests failed: container exited with code 2",
+        ),
+        ("Normal", "StepSucceeded", 95, "step package succeeded"),
+    ]);
+    events.push(fixtures::repeated_event(
+        "Normal",
+        "StepStarted",
+        7,
+        80,
+        4,
+        "started lint, unit-tests, build, package",
+    ));
+    events
+}
+
+fn tree(wf: &Workflow, style: Style) -> String {
+    graph(wf, GraphFormat::Tree, style, now())
+}
+
+#[test]
+fn graph_tree_of_every_phase() {
+    for (name, wf) in scenarios() {
+        assert_snapshot!(format!("graph_tree_{name}"), tree(&wf, PLAIN));
+    }
+}
+
+#[test]
+fn graph_tree_in_ascii() {
+    assert_snapshot!("graph_tree_ascii_failed", tree(&fixtures::failed(), ASCII));
+    assert_snapshot!(
+        "graph_tree_ascii_diamond",
+        tree(&fixtures::diamond(), ASCII)
+    );
+}
+
+#[test]
+fn graph_tree_in_color() {
+    assert_snapshot!(
+        "graph_tree_color_started",
+        tree(&fixtures::started(), COLOR)
+    );
+    assert_snapshot!("graph_tree_color_failed", tree(&fixtures::failed(), COLOR));
+    assert_snapshot!(
+        "graph_tree_color_ascii_failed",
+        tree(&fixtures::failed(), COLOR_ASCII)
+    );
+}
+
+#[test]
+fn graph_exports() {
+    let now = now();
+    for (name, wf) in [("failed", fixtures::failed()), ("new", fixtures::new())] {
+        assert_snapshot!(
+            format!("graph_json_{name}"),
+            graph(&wf, GraphFormat::Json, PLAIN, now)
+        );
+    }
+    let failed = fixtures::failed();
+    assert_snapshot!(
+        "graph_yaml_failed",
+        graph(&failed, GraphFormat::Yaml, PLAIN, now)
+    );
+    assert_snapshot!(
+        "graph_dot_failed",
+        graph(&failed, GraphFormat::Dot, PLAIN, now)
+    );
+    assert_snapshot!(
+        "graph_mermaid_failed",
+        graph(&failed, GraphFormat::Mermaid, PLAIN, now)
+    );
+    let diamond = fixtures::diamond();
+    assert_snapshot!(
+        "graph_dot_diamond",
+        graph(&diamond, GraphFormat::Dot, PLAIN, now)
+    );
+    assert_snapshot!(
+        "graph_mermaid_diamond",
+        graph(&diamond, GraphFormat::Mermaid, PLAIN, now)
+    );
+}
+
+#[test]
+fn json_and_yaml_carry_the_same_document() {
+    let wf = fixtures::failed();
+    let from_json: serde_json::Value =
+        serde_json::from_str(&graph(&wf, GraphFormat::Json, PLAIN, now())).unwrap();
+    let from_yaml: serde_json::Value =
+        serde_saphyr::from_str(&graph(&wf, GraphFormat::Yaml, PLAIN, now())).unwrap();
+    assert_eq!(from_json, from_yaml);
+    assert_eq!(from_json["steps"][2]["name"], "unit-tests");
+    assert_eq!(from_json["steps"][2]["exitCode"], 2);
+    assert_eq!(from_json["steps"][0]["durationSeconds"], 4);
+}
+
+#[test]
+fn describe_every_phase() {
+    for (name, wf) in scenarios() {
+        let events = if name == "failed" {
+            failed_events()
+        } else {
+            vec![]
+        };
+        assert_snapshot!(
+            format!("describe_{name}"),
+            describe(&wf, &events, PLAIN, now())
+        );
+    }
+    assert_snapshot!(
+        "describe_color_failed",
+        describe(&fixtures::failed(), &failed_events(), COLOR, now())
+    );
+}
+
+#[test]
+fn list_of_workflows() {
+    let wfs: Vec<Workflow> = scenarios().into_iter().map(|(_, wf)| wf).collect();
+    assert_snapshot!("list", list(&wfs, false, PLAIN, now()));
+    let mut elsewhere = fixtures::completed();
+    elsewhere.metadata.namespace = Some("team-payments".into());
+    elsewhere.metadata.name = Some("nightly-settlement".into());
+    let mut all = wfs.clone();
+    all.push(elsewhere);
+    assert_snapshot!("list_all_namespaces", list(&all, true, PLAIN, now()));
+    assert_snapshot!("list_color", list(&wfs, false, COLOR, now()));
+    assert_eq!(list(&[], true, PLAIN, now()), "");
+}
+
+#[test]
+fn problems_name_source_and_step() {
+    let mut wf = fixtures::workflow(
+        "broken",
+        &[
+            ("a", &["c"]),
+            ("b", &["a"]),
+            ("c", &["b"]),
+            ("d", &["nope"]),
+        ],
+    );
+    wf.spec.containers[1].image = None;
+    let errors = validate(&wf.spec).expect_err("the spec has problems");
+    assert_snapshot!(
+        "problems",
+        problems("broken.yaml (document 2)", &errors, PLAIN)
+    );
+    assert_snapshot!("problems_color", problems("broken.yaml", &errors, COLOR));
+}
+
+/// Removes SGR/CSI escape sequences: what a terminal without color would show.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            assert_eq!(chars.next(), Some('['), "only CSI sequences are written");
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn colors_never_move_a_column() {
+    for (name, wf) in scenarios() {
+        for (plain, color) in [(PLAIN, COLOR), (ASCII, COLOR_ASCII)] {
+            let events = failed_events();
+            let pairs = [
+                (tree(&wf, plain), tree(&wf, color)),
+                (
+                    describe(&wf, &events, plain, now()),
+                    describe(&wf, &events, color, now()),
+                ),
+                (
+                    list(std::slice::from_ref(&wf), true, plain, now()),
+                    list(std::slice::from_ref(&wf), true, color, now()),
+                ),
+            ];
+            for (plain_out, color_out) in pairs {
+                assert_ne!(plain_out, color_out, "{name}: color output has no color");
+                assert_eq!(strip_ansi(&color_out), plain_out, "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn no_color_means_no_escape_and_ascii_means_ascii() {
+    for (name, wf) in scenarios() {
+        let out = tree(&wf, ASCII) + &describe(&wf, &failed_events(), ASCII, now());
+        assert!(!out.contains('\x1b'), "{name}");
+        assert!(out.is_ascii(), "{name}: {out}");
+    }
+}
+
+/// The name cell of each step line in a plain unicode tree (after the glyphs), and the rest.
+fn tree_lines(out: &str) -> Vec<(String, String)> {
+    out.lines()
+        .skip_while(|l| !l.starts_with("STEP"))
+        .skip(2) // the column titles and the workflow's own line
+        .map(|line| {
+            let start = line
+                .find(['✔', '✖', '●', '◷', '○'])
+                .expect("a glyph on each step line");
+            let rest = &line[start..];
+            let mut words = rest.split_whitespace().skip(1);
+            let name = words.next().unwrap_or_default().to_owned();
+            (name, rest.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn each_step_drawn_once_and_every_edge_shown() {
+    for (name, wf) in scenarios().into_iter().filter(|(n, _)| *n != "invalid") {
+        let out = tree(&wf, PLAIN);
+        let lines = tree_lines(&out);
+        let drawn: Vec<&str> = lines.iter().map(|(n, _)| n.as_str()).collect();
+        let spec: Vec<&str> = wf
+            .spec
+            .containers
+            .iter()
+            .map(|s| s.step_name.as_str())
+            .collect();
+        let mut sorted_drawn = drawn.clone();
+        sorted_drawn.sort();
+        let mut sorted_spec = spec.clone();
+        sorted_spec.sort();
+        assert_eq!(sorted_drawn, sorted_spec, "{name}: each step exactly once");
+        for step in &wf.spec.containers {
+            let (_, line) = lines.iter().find(|(n, _)| *n == step.step_name).unwrap();
+            if let Some((_, others)) = step.depends_on.split_first() {
+                for other in others {
+                    assert!(
+                        line.contains(other.as_str()),
+                        "{name}: {} after {other}",
+                        step.step_name
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_step_sits_under_its_first_dependency() {
+    let out = tree(&fixtures::diamond(), PLAIN);
+    let column = |step: &str| {
+        out.lines()
+            .find_map(|l| l.find(&format!(" {step} ")).filter(|_| l.contains('─')))
+            .unwrap()
+    };
+    // d is drawn one level under b (its first dependency), not under c.
+    assert!(column("d") > column("b"));
+    let d_line = out.lines().find(|l| l.contains(" d ")).unwrap();
+    assert!(d_line.contains("← also after c"), "{d_line}");
+}

@@ -1,0 +1,222 @@
+//! `kubectl workflow graph` (tree): a header, then the DAG as a tree. Each step appears once,
+//! under its first dependency (roots under the workflow), its other dependencies named on its
+//! line, so a diamond reads naturally and no edge is lost. One line per step:
+//! glyph, name, phase, duration, Job, then the other dependencies and why it failed.
+
+use jiff::Timestamp;
+use kwf_api::{Dag, StepPhase, Workflow};
+use owo_colors::Style as Ansi;
+use ptree::print_config::{ASCII_CHARS_TICK, StyleWhen, UTF_CHARS};
+use ptree::{PrintConfig, TreeBuilder};
+
+use super::fields::{self, Field};
+use super::model::View;
+use super::table::Table;
+use super::text::{NONE, Painter, arrow, clean, step_look, workflow_look};
+use super::{Style, time};
+
+/// Separates the cells of a tree line; ptree writes it through untouched and `clean` keeps it
+/// out of names and messages.
+const CELL: char = '\t';
+
+pub(crate) fn render(wf: &Workflow, style: Style, now: Timestamp) -> String {
+    let view = View::new(wf, now);
+    let painter = Painter::new(style);
+    let mut out = header(&view, painter);
+    out.push('\n');
+    out.push_str(&tree(&view, style, painter));
+    out
+}
+
+/// Name, namespace, phase, message, times, duration and progress of the workflow.
+pub(crate) fn header(view: &View<'_>, painter: Painter) -> String {
+    let status = view.status;
+    let look = workflow_look(view.phase);
+    let message = status
+        .and_then(|s| s.message.as_deref())
+        .map(|m| clean(m).into_owned())
+        .filter(|m| !m.is_empty());
+    fields::render(&[
+        Field::new("Name", clean(view.name())),
+        Field::new("Namespace", clean(view.namespace().unwrap_or(NONE))),
+        Field::new("Phase", painter.paint(look.word, look.ansi)),
+        Field::new("Message", message.unwrap_or_else(|| NONE.into())),
+        Field::new(
+            "Created",
+            time::when(view.wf.metadata.creation_timestamp.as_ref(), view.now),
+        ),
+        Field::new(
+            "Started",
+            time::when(status.and_then(|s| s.started_at.as_ref()), view.now),
+        ),
+        Field::new(
+            "Finished",
+            time::when(status.and_then(|s| s.finished_at.as_ref()), view.now),
+        ),
+        Field::new("Duration", duration(view.seconds())),
+        Field::new("Progress", view.progress_text()),
+    ])
+}
+
+fn duration(seconds: Option<i64>) -> String {
+    seconds.map_or_else(|| NONE.into(), time::compact)
+}
+
+fn tree(view: &View<'_>, style: Style, painter: Painter) -> String {
+    let look = workflow_look(view.phase);
+    let root = cells(&[
+        format!(
+            "{} {}",
+            painter.paint(look.glyph(style), look.ansi),
+            painter.paint(&clean(view.name()), Ansi::new().bold())
+        ),
+        painter.paint(look.word, look.ansi),
+        duration(view.seconds()),
+    ]);
+    let mut builder = TreeBuilder::new(root);
+    let line = |step: usize, waits: Waits<'_>| step_line(view, step, waits, style, painter);
+    match Dag::build(&view.wf.spec) {
+        Ok(dag) => {
+            // Each step under its first dependency, children in spec order: one pass.
+            let mut children: Vec<Vec<usize>> = vec![Vec::new(); dag.len()];
+            let mut roots = Vec::new();
+            for step in 0..dag.len() {
+                match dag.dependencies(step).first() {
+                    Some(&parent) => children[parent].push(step),
+                    None => roots.push(step),
+                }
+            }
+            let step_line = |step: usize| {
+                let others: Vec<&str> = dag
+                    .dependencies(step)
+                    .get(1..)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|&d| dag.name(d))
+                    .collect();
+                line(step, Waits::AlsoAfter(&others))
+            };
+            for root in roots {
+                add_subtree(&mut builder, root, &children, &step_line);
+            }
+        }
+        // An invalid spec has no trustworthy graph (a cycle has no first step): list the
+        // steps flat, each with all it waits for; the header's message says what is wrong.
+        Err(_) => {
+            for step in 0..view.len() {
+                let deps: Vec<&str> = view.depends_on(step).iter().map(String::as_str).collect();
+                builder.add_empty_child(line(step, Waits::After(&deps)));
+            }
+        }
+    }
+    let config = PrintConfig {
+        depth: u32::MAX,
+        indent: 3,
+        padding: 1,
+        styled: if style.color {
+            StyleWhen::Always
+        } else {
+            StyleWhen::Never
+        },
+        characters: if style.ascii {
+            ASCII_CHARS_TICK.into()
+        } else {
+            UTF_CHARS.into()
+        },
+        branch: ptree::Style {
+            dimmed: true,
+            ..ptree::Style::default()
+        },
+        leaf: ptree::Style::default(),
+    };
+    let mut drawn = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = ptree::write_tree_with(&builder.build(), &mut drawn, &config);
+    let drawn = String::from_utf8_lossy(&drawn);
+
+    let mut table = Table::new();
+    table.row(
+        ["STEP", "PHASE", "DURATION", "JOB"]
+            .map(String::from)
+            .to_vec(),
+    );
+    for line in drawn.lines() {
+        table.row(line.split(CELL).map(str::to_owned).collect());
+    }
+    table.render("")
+}
+
+/// Adds `step` and, depth first, the steps drawn under it.
+fn add_subtree(
+    builder: &mut TreeBuilder,
+    step: usize,
+    children: &[Vec<usize>],
+    line: &dyn Fn(usize) -> String,
+) {
+    builder.begin_child(line(step));
+    for &child in &children[step] {
+        add_subtree(builder, child, children, line);
+    }
+    builder.end_child();
+}
+
+/// The steps a line names as waited for: the others besides the parent it is drawn under,
+/// or all of them when the steps are listed flat.
+#[derive(Clone, Copy)]
+enum Waits<'a> {
+    AlsoAfter(&'a [&'a str]),
+    After(&'a [&'a str]),
+}
+
+/// One step's line: `glyph name`, phase, duration, Job, then its other dependencies and, for
+/// a failure or a skip, why.
+fn step_line(
+    view: &View<'_>,
+    step: usize,
+    waits: Waits<'_>,
+    style: Style,
+    painter: Painter,
+) -> String {
+    let phase = view.step_phase(step);
+    let look = step_look(phase);
+    let name = clean(view.step_name(step));
+    let name = if phase == StepPhase::Skipped {
+        painter.paint(&name, look.ansi)
+    } else {
+        name.into_owned()
+    };
+    let job = view
+        .step_status(step)
+        .and_then(|s| s.job_name.as_deref())
+        .map_or_else(|| NONE.to_owned(), |j| clean(j).into_owned());
+    let mut notes = Vec::new();
+    let (words, names) = match waits {
+        Waits::AlsoAfter(names) => ("also after", names),
+        Waits::After(names) => ("after", names),
+    };
+    if !names.is_empty() {
+        let names: Vec<_> = names.iter().map(|n| clean(n)).collect();
+        notes.push(format!("{} {words} {}", arrow(style), names.join(", ")));
+    }
+    if let Some(problem) = view.problem(step) {
+        notes.push(painter.paint(&problem, look.ansi));
+    }
+    cells(&[
+        format!("{} {name}", painter.paint(look.glyph(style), look.ansi)),
+        painter.paint(look.word, look.ansi),
+        duration(view.step_seconds(step)),
+        job,
+        notes.join("   "),
+    ])
+}
+
+fn cells(cells: &[String]) -> String {
+    let mut line = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        if i > 0 {
+            line.push(CELL);
+        }
+        line.push_str(cell);
+    }
+    line
+}
