@@ -136,7 +136,8 @@ pub struct PodRun {
 
 impl PodRun {
     pub fn phase(&self) -> Phase {
-        if self.deadline_exceeded {
+        // Past the deadline the pod fails, but only once its processes are gone: a terminal phase promises that.
+        if self.finished && self.deadline_exceeded {
             return Phase::Failed;
         }
         if self.finished {
@@ -175,7 +176,7 @@ impl PodRun {
 /// unchanged condition keeps its `lastTransitionTime`.
 pub fn pod_status(run: &PodRun, previous: &[PodCondition], now: Timestamp) -> PodStatus {
     let phase = run.phase();
-    let (reason, message) = if run.deadline_exceeded {
+    let (reason, message) = if run.deadline_exceeded && phase == Phase::Failed {
         (
             Some(DEADLINE_EXCEEDED.to_string()),
             Some(DEADLINE_MESSAGE.to_string()),
@@ -473,9 +474,18 @@ mod tests {
     }
 
     #[test]
-    fn deadline_exceeded_fails_with_reason_even_while_running() {
+    fn deadline_exceeded_fails_with_reason_once_finished() {
         let mut run = pod(vec![], vec![running("main")]);
         run.deadline_exceeded = true;
+        let stopping = pod_status(&run, &[], t(5));
+        assert_eq!(
+            stopping.phase.as_deref(),
+            Some("Running"),
+            "not terminal while processes run"
+        );
+        assert_eq!(stopping.reason, None);
+        run.main = vec![exited("main", 0)];
+        run.finished = true;
         let status = pod_status(&run, &[], t(5));
         assert_eq!(status.phase.as_deref(), Some("Failed"));
         assert_eq!(status.reason.as_deref(), Some(DEADLINE_EXCEEDED));
