@@ -300,3 +300,102 @@ async fn kubectl_logs_follow_streams_until_the_container_exits() {
             .expect("kubectl joined");
     assert_eq!(logs, "tick 1\ntick 2\ntick 3\n");
 }
+
+async fn wait_until_gone<K>(api: &Api<K>, name: &str, what: &str)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + k8s_openapi::serde::de::DeserializeOwned,
+{
+    let gone = tokio::time::timeout(WAIT, async {
+        while api.get_opt(name).await.expect("get").is_some() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "{what} {name} still exists after {WAIT:?}");
+}
+
+fn job(name: &str, script: &str) -> k8s_openapi::api::batch::v1::Job {
+    serde_json::from_value(json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": { "name": name },
+        "spec": {
+            "backoffLimit": 0,
+            "template": { "spec": { "restartPolicy": "Never", "containers": [shell("main", script)] } },
+        },
+    }))
+    .expect("valid job")
+}
+
+fn job_condition(job: &k8s_openapi::api::batch::v1::Job, type_: &str) -> bool {
+    job.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.status == "True"))
+}
+
+#[tokio::test]
+async fn jobs_complete_or_fail_and_deleting_a_job_removes_its_pods() {
+    use k8s_openapi::api::batch::v1::Job;
+    let (pods, namespace) = setup("kubelet-job").await;
+    let jobs: Api<Job> = Api::namespaced(TestEnv::shared().client().await, &namespace);
+    jobs.create(&PostParams::default(), &job("ok", "echo done"))
+        .await
+        .expect("job created");
+    jobs.create(&PostParams::default(), &job("bad", "exit 3"))
+        .await
+        .expect("job created");
+    for (name, wanted) in [("ok", "Complete"), ("bad", "Failed")] {
+        let condition = move |job: Option<&Job>| job.is_some_and(|j| job_condition(j, wanted));
+        let finished =
+            tokio::time::timeout(WAIT, await_condition(jobs.clone(), name, condition)).await;
+        assert!(
+            matches!(finished, Ok(Ok(Some(_)))),
+            "job {name} never became {wanted}"
+        );
+    }
+    let listed = pods.list(&Default::default()).await.expect("pods listed");
+    assert_eq!(listed.items.len(), 2, "one pod per job");
+
+    let background = DeleteParams::background();
+    jobs.delete("ok", &background).await.expect("job deleted");
+    let selector = kube::api::ListParams::default().labels("job-name=ok");
+    let emptied = tokio::time::timeout(WAIT, async {
+        while !pods
+            .list(&selector)
+            .await
+            .expect("pods listed")
+            .items
+            .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        emptied.is_ok(),
+        "the garbage collector never removed job ok's pod"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_namespace_with_a_running_pod_finishes() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (pods, namespace) = setup("kubelet-ns").await;
+    create(
+        &pods,
+        &pod(
+            "forever",
+            "Always",
+            json!([shell("main", "exec sleep 300")]),
+        ),
+    )
+    .await;
+    wait_for(&pods, "forever", "Running", |p| phase(p) == "Running").await;
+    let namespaces: Api<Namespace> = Api::all(TestEnv::shared().client().await);
+    namespaces
+        .delete(&namespace, &DeleteParams::default())
+        .await
+        .expect("namespace deleted");
+    wait_until_gone(&namespaces, &namespace, "namespace").await;
+}
