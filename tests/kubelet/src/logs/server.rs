@@ -243,3 +243,98 @@ fn text(status: StatusCode, message: String) -> Response<Body> {
     *response.status_mut() = status;
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use std::io::Write;
+
+    fn key() -> super::super::LogKey {
+        super::super::LogKey {
+            namespace: "ns".into(),
+            pod: "p".into(),
+            container: "c".into(),
+        }
+    }
+
+    async fn collect(stream: impl Stream<Item = Result<Frame<Bytes>, Infallible>>) -> Vec<u8> {
+        let frames: Vec<_> = stream.collect().await;
+        frames
+            .into_iter()
+            .filter_map(|f| f.ok()?.into_data().ok())
+            .flat_map(|b| b.to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn cut_honours_the_byte_limit_across_chunks() {
+        let mut remaining = Some(5);
+        let mut first = Bytes::from_static(b"abc");
+        cut(&mut first, &mut remaining);
+        let mut second = Bytes::from_static(b"defg");
+        cut(&mut second, &mut remaining);
+        assert_eq!(
+            (&first[..], &second[..], remaining),
+            (&b"abc"[..], &b"de"[..], Some(0))
+        );
+        let mut unlimited = Bytes::from_static(b"xyz");
+        let mut none = None;
+        cut(&mut unlimited, &mut none);
+        assert_eq!(&unlimited[..], b"xyz");
+    }
+
+    #[tokio::test]
+    async fn follow_streams_appended_bytes_until_the_container_stops() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LogStore::new(dir.path().to_path_buf());
+        let path = store.path(&key());
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+        std::fs::write(&path, b"old\n").expect("write");
+        store.set_running(&key(), true);
+        let reader = tokio::spawn(collect(follow(store.clone(), key(), path.clone(), 4, None)));
+        tokio::time::sleep(FOLLOW_POLL * 2).await;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        file.write_all(b"new 1\n").expect("append");
+        tokio::time::sleep(FOLLOW_POLL * 2).await;
+        file.write_all(b"new 2\n").expect("append");
+        store.set_running(&key(), false);
+        let followed = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .expect("follow ended after the container stopped")
+            .expect("reader joined");
+        assert_eq!(followed, b"new 1\nnew 2\n");
+    }
+
+    #[tokio::test]
+    async fn follow_stops_at_the_byte_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LogStore::new(dir.path().to_path_buf());
+        let path = store.path(&key());
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+        std::fs::write(&path, b"0123456789").expect("write");
+        store.set_running(&key(), true);
+        let followed = tokio::time::timeout(
+            Duration::from_secs(10),
+            collect(follow(store, key(), path, 2, Some(3))),
+        )
+        .await
+        .expect("limit ends the stream while the container still runs");
+        assert_eq!(followed, b"234");
+    }
+
+    #[test]
+    fn mismatched_or_missing_pem_is_a_tls_error() {
+        let err = tls_acceptor("not pem", "not pem").err().expect("error");
+        assert!(err.to_string().contains("TLS"), "{err}");
+    }
+
+    #[test]
+    fn generated_certificate_is_accepted() {
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("cert");
+        tls_acceptor(&cert.cert.pem(), &cert.signing_key.serialize_pem()).expect("acceptor");
+    }
+}
