@@ -10,6 +10,8 @@ pub const MAX_LABEL_LEN: usize = 63;
 /// Longest `stepName`: leaves room in a 63-character Job name for a workflow name prefix,
 /// the generation and the run.
 pub const MAX_STEP_NAME_LEN: usize = 40;
+/// A DNS-1123 label as a regular expression (without the length limit).
+pub const DNS1123_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 /// Characters of the hash suffix that replaces a cut part.
 const HASH_LEN: usize = 8;
 

@@ -24,6 +24,8 @@ pub const RESTART_MODE_FAILED: &str = "failed";
 pub const DEFAULT_MAX_STEP_TIMEOUT: i64 = 60;
 
 /// A DAG of steps; each step runs as a Kubernetes Job once all of its dependencies succeeded.
+// kube's printcolumn(..) repeats `type_` by design: not a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "kwf.dev",
@@ -33,6 +35,7 @@ pub const DEFAULT_MAX_STEP_TIMEOUT: i64 = 60;
     shortname = "kwf",
     namespaced,
     status = "WorkflowStatus",
+    derive = "PartialEq",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Progress", type_ = "string", json_path = ".status.progress"),
     printcolumn(
@@ -52,9 +55,19 @@ pub struct WorkflowSpec {
     /// Seconds a step may run, counted from its Job's creation, before the step and the
     /// workflow fail. `-1` means unlimited.
     #[serde(default = "default_max_step_timeout")]
+    #[x_kube(validation = kube::core::Rule::new("self == -1 || self > 0")
+        .message("maxStepTimeout must be -1 (no limit) or a positive number of seconds")
+        .reason(kube::core::Reason::FieldValueInvalid))]
     pub max_step_timeout: i64,
-    /// The steps, one Job each.
+    /// The steps, one Job each; `stepName` is unique.
+    #[schemars(length(min = 1, max = crate::MAX_STEPS), transform = crate::cel::dependencies_exist)]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["stepName".into()]))]
     pub containers: Vec<Step>,
+}
+
+/// `dependsOn: null` (which the API server prunes) reads as no dependencies in files too.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 fn default_max_step_timeout() -> i64 {
@@ -64,17 +77,35 @@ fn default_max_step_timeout() -> i64 {
 /// One step of a Workflow: a container to run as a Job, and the steps it waits for.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new("!has(self.dependsOn) || !(self.stepName in self.dependsOn)")
+        .message(kube::core::Message::Expression(
+            "'step \"' + self.stepName + '\": depends on itself: remove it from its own dependsOn'".into()))
+        .reason(kube::core::Reason::FieldValueInvalid),
+    validation = kube::core::Rule::new("(has(self.image) && self.image != '') || has(self.jobTemplate)")
+        .message(kube::core::Message::Expression("'step \"' + self.stepName + '\": no image: set image (or a jobTemplate)'".into()))
+        .reason(kube::core::Reason::FieldValueRequired)
+)]
 pub struct Step {
-    /// The step's name: a DNS-1123 label, unique in the workflow.
+    /// The step's name: a DNS-1123 label of at most 40 characters (room for the workflow
+    /// name, generation and run in the 63-character Job name), unique in the workflow.
+    #[schemars(length(min = 1, max = crate::MAX_STEP_NAME_LEN), regex(pattern = crate::names::DNS1123_LABEL_PATTERN))]
     pub step_name: String,
     /// Container image. Required unless `jobTemplate` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
     pub image: Option<String>,
     /// Entrypoint; the image's when null or absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
-    /// Names of the steps that must succeed before this one starts.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Names of the steps that must succeed before this one starts (each at most once).
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schemars(length(max = crate::MAX_DEPENDENCIES), inner(length(max = crate::MAX_STEP_NAME_LEN)))]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Set)]
     pub depends_on: Vec<String>,
     /// Arguments to the entrypoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +126,7 @@ pub struct Step {
     /// container's fields. The controller still sets `restartPolicy: Never`, the labels
     /// and the deadline; `image`, `command`, `args` and `env` then apply to no container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::job_template")]
     pub job_template: Option<JobTemplateSpec>,
 }
 
