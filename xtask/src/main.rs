@@ -1,1 +1,37 @@
-fn main() {}
+//! `cargo xtask`: the project's tasks (an alias in .cargo/config.toml). One module per subcommand.
+
+mod test;
+mod testenv;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tasks of the kwf project, run as `cargo xtask <task>`.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Start, stop or inspect the local Kubernetes control plane used by tests and the demo.
+    Testenv(testenv::Args),
+    /// Run the whole test suite against the local control plane (started and stopped around it).
+    Test(test::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.task {
+        Task::Testenv(args) => testenv::run(args),
+        Task::Test(args) => test::run(args),
+    };
+    outcome.unwrap_or_else(|error| {
+        // One line: the error and its causes, no backtrace noise.
+        eprintln!("xtask: {error:#}");
+        ExitCode::FAILURE
+    })
+}
