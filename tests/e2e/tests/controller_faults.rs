@@ -38,12 +38,22 @@ async fn sigkilled_and_restarted_repeatedly_it_completes_with_one_job_per_step()
         .create(workflow("crashy", 120, twenty_steps("0.4")))
         .await;
 
+    let mut killed_mid_run = 0;
     for kill in 1..=5 {
         // A random point: 0.3 .. 1.5 s into this life of the controller.
         tokio::time::sleep(Duration::from_millis(300 + random_below(1200))).await;
         controller.kill();
+        let now = scene.workflows().get("crashy").await.unwrap();
+        let done = now.status.as_ref().map_or(0, |s| s.executed_steps().len());
+        if done < 20 {
+            killed_mid_run += 1;
+        }
         controller = scene.controller_with(&["--leader-elect=false"], &format!("crash-{kill}"));
     }
+    assert!(
+        killed_mid_run >= 3,
+        "only {killed_mid_run} of 5 kills landed before the workflow finished"
+    );
     let done = scene
         .wait_phase(
             "crashy",
