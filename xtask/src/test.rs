@@ -15,7 +15,8 @@ left running), runs `cargo test --workspace <ARGS>` with KWF_TESTENV_DIR pointin
 plane it started (also when tests fail) and exits with the tests' exit code."
 )]
 pub struct Args {
-    /// Extra arguments for `cargo test --workspace`, e.g. `-- --nocapture` or `-p kwf-testenv`.
+    /// Extra arguments for `cargo test`, e.g. `-- --nocapture`; with `-p <package>` only that package is
+    /// tested instead of the whole workspace.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     cargo_args: Vec<OsString>,
 }
@@ -28,8 +29,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // control plane, so it only notes the signal (handlers, unlike "ignore", are reset for the child).
     ignore_interrupts_but_not_in_children();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(&cargo)
-        .args(["test", "--workspace"])
+    let mut command = Command::new(&cargo);
+    command.arg("test");
+    if !selects_packages(&args.cargo_args) {
+        command.arg("--workspace");
+    }
+    let status = command
         .args(&args.cargo_args)
         .env(state::DIR_ENV, &dir)
         .status()
@@ -41,6 +46,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 
+/// Whether the arguments for cargo (before any `--` for the test binaries) pick packages themselves.
+fn selects_packages(cargo_args: &[OsString]) -> bool {
+    cargo_args
+        .iter()
+        .map_while(|arg| arg.to_str().filter(|arg| *arg != "--"))
+        .any(|arg| {
+            arg == "-p" || arg.starts_with("--package") || (arg.starts_with("-p") && arg.len() > 2)
+        })
+}
+
 extern "C" fn note_interrupt(_: libc::c_int) {}
 
 fn ignore_interrupts_but_not_in_children() {
@@ -50,5 +65,32 @@ fn ignore_interrupts_but_not_in_children() {
             libc::SIGINT,
             note_interrupt as *const () as libc::sighandler_t,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn package_options_before_the_separator_select_packages() {
+        assert!(selects_packages(&args(&["-p", "kwf-testenv"])));
+        assert!(selects_packages(&args(&["-pkwf-testenv"])));
+        assert!(selects_packages(&args(&[
+            "--package=kwf-e2e",
+            "--",
+            "--nocapture"
+        ])));
+        assert!(!selects_packages(&args(&["--", "-p"])));
+        assert!(!selects_packages(&args(&[
+            "--release",
+            "--",
+            "--nocapture"
+        ])));
+        assert!(!selects_packages(&[]));
     }
 }
