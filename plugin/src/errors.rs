@@ -92,7 +92,10 @@ pub fn explain_watch(
 
 fn explain_status(status: &Status, op: &Op<'_>, at: &Endpoint<'_>) -> String {
     let message = one_line(&status.message);
-    if status.is_not_found() {
+    // By reason or by code: a 404 for a path the API server does not serve at all (a CRD
+    // not installed) comes back as plain text, so only its code says what it is.
+    let is = |reason: &str, code: u16| status.reason == reason || status.code == code;
+    if is("NotFound", 404) {
         let named_object = status.details.as_ref().is_some_and(|d| !d.name.is_empty());
         if op.resource == WORKFLOWS && !named_object {
             // A 404 without an object name is the API server not knowing the resource at all.
@@ -105,45 +108,39 @@ fn explain_status(status: &Status, op: &Op<'_>, at: &Endpoint<'_>) -> String {
             (WORKFLOWS, Some(name)) => format!(
                 "workflow \"{name}\" not found {}; list them with `kubectl workflow list{}`",
                 op.scope(),
-                op.namespace
-                    .map(|ns| format!(" -n {ns}"))
-                    .unwrap_or_default()
+                op.namespace.map(|ns| format!(" -n {ns}")).unwrap_or_default()
             ),
             (resource, Some(name)) => format!("{resource} \"{name}\" not found {}", op.scope()),
             (resource, None) => format!("{resource} not found {}: {message}", op.scope()),
         };
     }
-    if status.is_forbidden() {
+    if is("Forbidden", 403) {
         return forbidden(&message, op);
     }
-    if status.code == 401 || status.reason == "Unauthorized" {
+    if is("Unauthorized", 401) {
         return format!(
             "the API server at {} (context \"{}\") rejected your credentials; refresh them or pick another --context",
             at.server, at.context
         );
     }
-    if status.is_already_exists() {
+    if status.reason == "AlreadyExists" {
         let name = op.name.unwrap_or("(unnamed)");
         return format!(
             "workflow \"{name}\" already exists {}; delete it first or use metadata.generateName",
             op.scope()
         );
     }
-    if status.is_invalid() {
+    if is("Invalid", 422) {
         let what = op.name.map(|n| format!(" \"{n}\"")).unwrap_or_default();
         return format!("the API server rejected {}{what}: {message}", op.resource);
     }
-    if status.is_conflict() {
+    if is("Conflict", 409) {
         return format!(
             "{} {} conflicted with a concurrent change: {message}; run the command again",
             op.verb, op.resource
         );
     }
-    let code = if status.code > 0 {
-        format!(" ({})", status.code)
-    } else {
-        String::new()
-    };
+    let code = if status.code > 0 { format!(" ({})", status.code) } else { String::new() };
     format!("{} {} failed{code}: {message}", op.verb, op.resource)
 }
 
@@ -301,6 +298,19 @@ mod tests {
         // The same for a list, which never names an object.
         let list = Op::new("list", WORKFLOWS, None);
         assert!(explain(&err, &list, &AT).contains("not installed"));
+    }
+
+    #[test]
+    fn the_plain_text_404_of_an_unserved_path_means_the_crd_is_missing() {
+        // What kube makes of the API server's `404 page not found` body.
+        let status = Status::failure("404 page not found", "Failed to parse error data").with_code(404);
+        let err = kube::Error::Api(Box::new(status));
+        let line = explain(&err, &get_wf(), &AT);
+        assert_eq!(
+            line,
+            "the Workflow CRD (kwf.dev/v1alpha1) is not installed on the cluster of context \"dev\": \
+             install it with `kubectl apply -f crd/workflow.yaml` (or `kubectl apply -k controller/deploy`)"
+        );
     }
 
     #[test]

@@ -100,10 +100,12 @@ impl Session<'_> {
         for step in steps {
             let Some(pod) = pod_for_step(&pods, wf, step).filter(|pod| logs_available(pod)) else {
                 if self.single {
-                    bail!(
-                        "{}; use -f to wait for its output",
-                        not_run(wf, step, self.name)
-                    );
+                    let hint = if step_ended(wf, step) {
+                        ""
+                    } else {
+                        "; use -f to wait for its output"
+                    };
+                    bail!("{}{hint}", not_run(wf, step, self.name));
                 }
                 continue;
             };
@@ -128,9 +130,32 @@ impl Session<'_> {
         let (lines, mut received) = mpsc::unbounded_channel::<String>();
         let mut streams = JoinSet::new();
         let mut streamed: HashSet<String> = HashSet::new();
+        let mut first_look = true;
         loop {
             let wf = get_workflow(self.cluster, self.ns, self.name).await?;
             let pods = self.pods().await?;
+            if std::mem::take(&mut first_look) {
+                // Steps that had finished before we looked print whole, in dependency order;
+                // only what still runs (or starts later) interleaves.
+                for step in steps.iter().filter(|s| finished(&wf, s)) {
+                    if let Some(pod) =
+                        pod_for_step(&pods, &wf, step).filter(|pod| logs_available(pod))
+                    {
+                        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+                        let params = LogParams {
+                            container: container_for(pod, step),
+                            ..Default::default()
+                        };
+                        let op = Op::new("get", "pods/log", Some(self.ns)).named(&pod_name);
+                        let text = api
+                            .logs(&pod_name, &params)
+                            .await
+                            .map_err(self.cluster.fail(op))?;
+                        output::print(&view.prefixed(step, &text))?;
+                        streamed.insert(pod_name);
+                    }
+                }
+            }
             for step in steps {
                 let Some(pod) = pod_for_step(&pods, &wf, step).filter(|pod| logs_available(pod))
                 else {
@@ -271,6 +296,16 @@ fn workflow_ended(wf: &Workflow) -> bool {
         .status
         .as_ref()
         .is_some_and(|s| s.steps.iter().any(|step| step.phase == StepPhase::Running))
+}
+
+/// The step's Job has ended, so its log is complete.
+fn finished(wf: &Workflow, step: &str) -> bool {
+    let phase = wf
+        .status
+        .as_ref()
+        .map(|s| s.step_phase(step))
+        .unwrap_or_default();
+    matches!(phase, StepPhase::Succeeded | StepPhase::Failed)
 }
 
 /// A step can log no more once it finished, or once the workflow ended without running it.

@@ -1,0 +1,695 @@
+//! End-to-end tests of `kubectl workflow`: the real kubectl (built with the test control plane)
+//! finds the plugin on PATH and runs it against the real API server, with the real controller
+//! running the workflows (its Jobs run as host processes on the test kubelet).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::{ListParams, ObjectMeta, PostParams};
+use kube::{Api, Client};
+use kwf_api::{LABEL_WORKFLOW, StepPhase, Workflow, label_value};
+use kwf_testenv::{TestEnv, workspace_bin};
+
+/// Longest a single plugin invocation may take (a watch included).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A namespace with its own controller, and a way to run `kubectl workflow ...` in it.
+struct Harness {
+    env: &'static TestEnv,
+    client: Client,
+    ns: String,
+    dir: PathBuf,
+    _controller: tokio::process::Child,
+}
+
+impl Harness {
+    async fn new(prefix: &str) -> Harness {
+        let env = TestEnv::shared();
+        let client = env.client().await;
+        kwf_e2e::install_crd(&client)
+            .await
+            .expect("install the Workflow CRD");
+        let ns = env.namespace(prefix).await;
+        let dir = std::env::temp_dir().join(format!("kwf-plugin-e2e-{ns}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let log = std::fs::File::create(dir.join("controller.log")).expect("controller log");
+        let controller = tokio::process::Command::new(workspace_bin("workflow-controller"))
+            .args([
+                "--namespace",
+                &ns,
+                "--leader-elect=false",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .env("KUBECONFIG", env.kubeconfig())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start workflow-controller");
+        Harness {
+            env,
+            client,
+            ns,
+            dir,
+            _controller: controller,
+        }
+    }
+
+    /// `kubectl workflow ARGS -n NS` with the admin kubeconfig from KUBECONFIG.
+    async fn plugin(&self, args: &[&str]) -> Run {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-n", &self.ns]);
+        self.plugin_with(&all, &[("KUBECONFIG", self.env.kubeconfig().as_os_str())])
+            .await
+    }
+
+    /// `kubectl workflow ARGS` with the given environment (kubectl takes no flags before a plugin name,
+    /// so the connection comes from KUBECONFIG or flags after the plugin's name).
+    async fn plugin_with(&self, args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Run {
+        let kubectl = self.env.kubectl().get_program().to_owned();
+        let plugin_dir = workspace_bin("kubectl-workflow")
+            .parent()
+            .expect("bin dir")
+            .to_path_buf();
+        let path = std::env::join_paths(std::iter::once(plugin_dir).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )))
+        .expect("PATH");
+        let mut command = tokio::process::Command::new(kubectl);
+        command
+            .arg("workflow")
+            .args(args)
+            .env("PATH", path)
+            .env_remove("NO_COLOR")
+            .kill_on_drop(true);
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let output = tokio::time::timeout(COMMAND_TIMEOUT, command.output())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("kubectl workflow {args:?} did not finish within {COMMAND_TIMEOUT:?}")
+            })
+            .expect("run kubectl");
+        Run::from(args, output)
+    }
+
+    fn write(&self, file: &str, yaml: &str) -> String {
+        let path = self.dir.join(file);
+        std::fs::write(&path, yaml).expect("write manifest");
+        path.display().to_string()
+    }
+
+    async fn workflow(&self, name: &str) -> Workflow {
+        Api::<Workflow>::namespaced(self.client.clone(), &self.ns)
+            .get(name)
+            .await
+            .expect("get workflow")
+    }
+
+    async fn jobs(&self, workflow: &str) -> Vec<Job> {
+        let params =
+            ListParams::default().labels(&format!("{LABEL_WORKFLOW}={}", label_value(workflow)));
+        Api::<Job>::namespaced(self.client.clone(), &self.ns)
+            .list(&params)
+            .await
+            .expect("list jobs")
+            .items
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The result of one invocation, with everything needed to explain a failed assertion.
+struct Run {
+    what: String,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn from(args: &[&str], output: Output) -> Run {
+        Run {
+            what: format!("kubectl workflow {}", args.join(" ")),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, Some(code), "{self}");
+        self
+    }
+
+    /// The error line `main` prints: exactly one line, starting with `error: `.
+    fn error_line(&self) -> &str {
+        let line = self.stderr.trim_end();
+        assert!(
+            line.starts_with("error: ") && !line.contains('\n'),
+            "not one error line: {self}"
+        );
+        assert!(
+            !line.contains("panicked") && !line.contains("Error {"),
+            "debug output leaked: {self}"
+        );
+        line
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` exited {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.what, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn manifest(name: &str, labels: &str, steps: &[(&str, &str, &[&str])]) -> String {
+    let mut yaml =
+        format!("apiVersion: kwf.dev/v1alpha1\nkind: Workflow\nmetadata:\n  name: {name}\n");
+    if !labels.is_empty() {
+        yaml.push_str(&format!("  labels: {labels}\n"));
+    }
+    yaml.push_str("spec:\n  maxStepTimeout: 60\n  containers:\n");
+    for (step, script, deps) in steps {
+        let script = serde_json::Value::from(*script).to_string();
+        yaml.push_str(&format!(
+            "    - stepName: {step}\n      image: busybox\n      command: [\"sh\", \"-c\", {script}]\n"
+        ));
+        if !deps.is_empty() {
+            let deps: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
+            yaml.push_str(&format!("      dependsOn: [{}]\n", deps.join(", ")));
+        }
+    }
+    yaml
+}
+
+#[tokio::test]
+async fn create_watch_exits_zero_when_the_workflow_completes_and_one_when_it_fails() {
+    let h = Harness::new("plugin-create").await;
+    let good = h.write(
+        "good.yaml",
+        &manifest(
+            "good",
+            "",
+            &[
+                ("fetch", "echo fetch", &[]),
+                ("build", "echo build", &["fetch"]),
+                ("test", "echo test", &["fetch"]),
+                ("ship", "echo ship", &["build", "test"]),
+            ],
+        ),
+    );
+    let run = h.plugin(&["create", "-f", &good, "--watch"]).await;
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("workflow.kwf.dev/good created"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("Completed"), "{run}");
+    assert!(
+        run.stdout.contains("ship") && run.stdout.contains("Succeeded"),
+        "{run}"
+    );
+
+    let run = h.plugin(&["list", "--color=never"]).await;
+    run.expect_code(0);
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("good "))
+        .unwrap_or_default();
+    assert!(row.contains("Completed") && row.contains("4/4"), "{run}");
+    let run = h.plugin(&["list", "-o", "name"]).await;
+    assert_eq!(run.stdout, "workflow.kwf.dev/good\n", "{run}");
+    let run = h.plugin(&["describe", "good", "--color=never"]).await;
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("Completed") && run.stdout.contains("build,test"),
+        "{run}"
+    );
+
+    let bad = h.write(
+        "bad.yaml",
+        &manifest(
+            "bad",
+            "",
+            &[
+                ("boom", "echo boom; exit 3", &[]),
+                ("after", "true", &["boom"]),
+            ],
+        ),
+    );
+    let run = h.plugin(&["create", "-f", &bad, "--watch"]).await;
+    run.expect_code(1);
+    assert!(
+        run.error_line()
+            .starts_with("error: workflow \"bad\" failed"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("Failed") && run.stdout.contains("Skipped"),
+        "{run}"
+    );
+
+    // The server dry run validates without creating.
+    let dry = h.write("dry.yaml", &manifest("dry", "", &[("a", "true", &[])]));
+    let run = h.plugin(&["create", "-f", &dry, "--dry-run=server"]).await;
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("workflow.kwf.dev/dry created (server dry run)"),
+        "{run}"
+    );
+    let dry_exists = Api::<Workflow>::namespaced(h.client.clone(), &h.ns)
+        .get_opt("dry")
+        .await
+        .expect("get");
+    assert!(dry_exists.is_none(), "a dry run created the workflow");
+}
+
+#[tokio::test]
+async fn graph_shows_the_live_state_and_follows_it_to_the_end() {
+    let h = Harness::new("plugin-graph").await;
+    let file = h.write(
+        "live.yaml",
+        &manifest(
+            "live",
+            "",
+            &[
+                ("slow", "sleep 4; echo done", &[]),
+                ("next", "echo next", &["slow"]),
+            ],
+        ),
+    );
+    h.plugin(&["create", "-f", &file]).await.expect_code(0);
+
+    // While `slow` runs, `next` waits: both states show as words on their lines.
+    let mut seen = None;
+    for _ in 0..100 {
+        let run = h.plugin(&["graph", "live", "--color=never"]).await;
+        run.expect_code(0);
+        let line = |step: &str| {
+            run.stdout
+                .lines()
+                .find(|l| l.contains(step))
+                .unwrap_or("")
+                .to_string()
+        };
+        if line("slow").contains("Running") {
+            assert!(line("next").contains("Pending"), "{run}");
+            seen = Some(run.stdout.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(seen.is_some(), "never saw step slow Running");
+
+    let run = h
+        .plugin(&["graph", "live", "--watch", "--color=never"])
+        .await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("Completed"), "{run}");
+
+    let run = h.plugin(&["graph", "live", "-o", "json"]).await;
+    run.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("graph -o json is JSON");
+    assert_eq!(doc["phase"], "Completed", "{run}");
+    assert_eq!(doc["steps"].as_array().map(Vec::len), Some(2), "{run}");
+}
+
+#[tokio::test]
+async fn restart_failed_reruns_only_what_failed() {
+    let h = Harness::new("plugin-restart").await;
+    let marker = h.dir.join("marker");
+    let flaky = format!(
+        "test -f {0} || {{ touch {0}; echo first try fails; exit 1; }}",
+        marker.display()
+    );
+    let file = h.write(
+        "flaky.yaml",
+        &manifest(
+            "flaky",
+            "",
+            &[
+                ("first", "echo first", &[]),
+                ("flaky", &flaky, &["first"]),
+                ("last", "echo last", &["flaky"]),
+            ],
+        ),
+    );
+    h.plugin(&["create", "-f", &file, "--watch"])
+        .await
+        .expect_code(1);
+    let before = h.workflow("flaky").await;
+    let status = before.status.as_ref().expect("status");
+    assert_eq!(status.step_phase("flaky"), StepPhase::Failed);
+    assert_eq!(status.step_phase("last"), StepPhase::Skipped);
+    let first_job = status
+        .step("first")
+        .and_then(|s| s.job_name.clone())
+        .expect("first ran");
+
+    let run = h
+        .plugin(&["restart", "flaky", "--failed", "--watch", "--color=never"])
+        .await;
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("workflow.kwf.dev/flaky restarted (failed and skipped steps only)"),
+        "{run}"
+    );
+
+    let after = h.workflow("flaky").await;
+    let status = after.status.as_ref().expect("status");
+    assert_eq!(status.step_phase("flaky"), StepPhase::Succeeded);
+    assert_eq!(status.step_phase("last"), StepPhase::Succeeded);
+    // `first` kept its Job: it was not rerun.
+    assert_eq!(
+        status.step("first").and_then(|s| s.job_name.clone()),
+        Some(first_job.clone())
+    );
+    let jobs = h.jobs("flaky").await;
+    let first_jobs = jobs
+        .iter()
+        .filter(|j| j.metadata.name.as_deref() == Some(first_job.as_str()))
+        .count();
+    assert_eq!(first_jobs, 1);
+    assert!(
+        !jobs.iter().any(|j| {
+            let labels = j.metadata.labels.as_ref();
+            labels
+                .and_then(|l| l.get("kwf.dev/step"))
+                .map(String::as_str)
+                == Some("first")
+                && j.metadata.name.as_deref() != Some(first_job.as_str())
+        }),
+        "step first got a second Job"
+    );
+}
+
+#[tokio::test]
+async fn relabel_reaches_the_jobs() {
+    let h = Harness::new("plugin-relabel").await;
+    let file = h.write(
+        "labels.yaml",
+        &manifest(
+            "labels",
+            "{team: data, tier: silver}",
+            &[("a", "echo a", &[]), ("b", "echo b", &["a"])],
+        ),
+    );
+    h.plugin(&["create", "-f", &file, "--watch"])
+        .await
+        .expect_code(0);
+
+    let run = h.plugin(&["relabel", "labels", "team=web"]).await;
+    run.expect_code(1);
+    assert!(
+        run.error_line()
+            .contains("already has the value \"data\"; pass --overwrite"),
+        "{run}"
+    );
+
+    let run = h
+        .plugin(&[
+            "relabel",
+            "labels",
+            "team=web",
+            "owner=ana",
+            "tier-",
+            "--overwrite",
+            "--wait",
+        ])
+        .await;
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("workflow.kwf.dev/labels labeled"),
+        "{run}"
+    );
+    let jobs = h.jobs("labels").await;
+    assert_eq!(jobs.len(), 2);
+    for job in &jobs {
+        let labels: BTreeMap<String, String> = job.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(
+            labels.get("team").map(String::as_str),
+            Some("web"),
+            "{:?}",
+            job.metadata.name
+        );
+        assert_eq!(
+            labels.get("owner").map(String::as_str),
+            Some("ana"),
+            "{:?}",
+            job.metadata.name
+        );
+        assert!(!labels.contains_key("tier"), "{:?}", job.metadata.name);
+    }
+
+    let run = h.plugin(&["relabel", "labels", "kwf.dev/workflow=x"]).await;
+    run.expect_code(1);
+    assert!(run.error_line().contains("managed by kwf"), "{run}");
+}
+
+#[tokio::test]
+async fn logs_show_each_steps_output_in_dependency_order() {
+    let h = Harness::new("plugin-logs").await;
+    let file = h.write(
+        "logs.yaml",
+        &manifest(
+            "logs",
+            "",
+            &[
+                ("second", "echo hello-from-second", &["first"]),
+                ("first", "echo hello-from-first; echo line-two", &[]),
+            ],
+        ),
+    );
+    h.plugin(&["create", "-f", &file, "--watch"])
+        .await
+        .expect_code(0);
+
+    let run = h.plugin(&["logs", "logs", "first", "--color=never"]).await;
+    run.expect_code(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{run}");
+    assert!(
+        lines[0].contains("first") && lines[0].ends_with("hello-from-first"),
+        "{run}"
+    );
+    assert!(lines[1].ends_with("line-two"), "{run}");
+
+    // All steps: `first` before `second` although the spec lists `second` first.
+    let run = h.plugin(&["logs", "logs", "--color=never"]).await;
+    run.expect_code(0);
+    let first = run.stdout.find("hello-from-first").expect("first's output");
+    let second = run
+        .stdout
+        .find("hello-from-second")
+        .expect("second's output");
+    assert!(first < second, "{run}");
+
+    let run = h
+        .plugin(&["logs", "logs", "second", "-f", "--color=never"])
+        .await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("hello-from-second"), "{run}");
+
+    let run = h.plugin(&["logs", "logs", "third"]).await;
+    run.expect_code(1);
+    assert!(
+        run.error_line()
+            .contains("has no step \"third\"; its steps are: second, first"),
+        "{run}"
+    );
+}
+
+#[tokio::test]
+async fn errors_are_one_line_that_says_what_to_do() {
+    let h = Harness::new("plugin-errors").await;
+
+    // Not found, with the namespace searched.
+    let run = h.plugin(&["graph", "nosuch"]).await;
+    run.expect_code(1);
+    assert_eq!(
+        run.error_line(),
+        format!(
+            "error: workflow \"nosuch\" not found in namespace \"{0}\"; list them with `kubectl workflow list -n {0}`",
+            h.ns
+        )
+    );
+
+    // Invalid file: every problem with file and step; nothing sent.
+    let bad = h.write(
+        "invalid.yaml",
+        concat!(
+            "apiVersion: kwf.dev/v1alpha1\nkind: Workflow\nmetadata:\n  name: invalid\nspec:\n  containers:\n",
+            "    - stepName: a\n      image: busybox\n      dependsOn: [b]\n",
+            "    - stepName: b\n      image: busybox\n      dependsOn: [a]\n",
+            "    - stepName: c\n      image: busybox\n      dependsOn: [nope]\n",
+        ),
+    );
+    let run = h.plugin(&["create", "-f", &bad]).await;
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("invalid.yaml")
+            && run.stderr.contains("\"c\"")
+            && run.stderr.contains("nope"),
+        "{run}"
+    );
+    assert!(
+        run.stderr.contains("a -> b -> a") || run.stderr.contains("b -> a -> b"),
+        "{run}"
+    );
+    assert!(
+        run.stderr
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .contains("nothing was created"),
+        "{run}"
+    );
+    let created = Api::<Workflow>::namespaced(h.client.clone(), &h.ns)
+        .get_opt("invalid")
+        .await
+        .expect("get");
+    assert!(created.is_none());
+
+    // validate is offline: a kubeconfig that does not exist is never read.
+    let missing = h.dir.join("no-such-kubeconfig");
+    let run = h
+        .plugin_with(
+            &["validate", "-f", &bad],
+            &[("KUBECONFIG", missing.as_os_str())],
+        )
+        .await;
+    run.expect_code(1);
+    assert!(run.stdout.contains("nope"), "{run}");
+    assert!(run.error_line().contains("is invalid"), "{run}");
+    let good = h.write("valid.yaml", &manifest("valid", "", &[("a", "true", &[])]));
+    let run = h
+        .plugin_with(
+            &["validate", "-f", &good],
+            &[("KUBECONFIG", missing.as_os_str())],
+        )
+        .await;
+    run.expect_code(0);
+
+    // Usage errors exit 2.
+    h.plugin(&["graph"]).await.expect_code(2);
+
+    // Unreachable: KUBECONFIG lists a file whose current context points at a closed port
+    // first, and the admin one second (merged, first wins).
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let dead = h.write(
+        "dead-kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster:\n    server: https://127.0.0.1:{closed_port}\n\
+             users:\n- name: nobody\n  user:\n    token: x\ncontexts:\n- name: dead\n  context:\n    cluster: dead\n    user: nobody\n\
+             current-context: dead\n"
+        ),
+    );
+    let merged = std::env::join_paths([Path::new(&dead), h.env.kubeconfig()]).expect("join");
+    let run = h
+        .plugin_with(
+            &["list", "-n", &h.ns],
+            &[("KUBECONFIG", merged.as_os_str())],
+        )
+        .await;
+    run.expect_code(1);
+    let line = run.error_line();
+    assert!(
+        line.starts_with(&format!("error: cannot reach the API server at https://127.0.0.1:{closed_port} (context \"dead\")")),
+        "{run}"
+    );
+    // The second file's context is there too: --context picks it.
+    let admin_context = "kwf-testenv";
+    let run = h
+        .plugin_with(
+            &["list", "-n", &h.ns, "--context", admin_context],
+            &[("KUBECONFIG", merged.as_os_str())],
+        )
+        .await;
+    run.expect_code(0);
+
+    // Forbidden: a ServiceAccount token without any RBAC.
+    let kubeconfig = h.write(
+        "sa-kubeconfig",
+        &service_account_kubeconfig(&h, "nobody").await,
+    );
+    let run = h
+        .plugin_with(
+            &["graph", "x", "-n", &h.ns],
+            &[("KUBECONFIG", kubeconfig.as_ref())],
+        )
+        .await;
+    run.expect_code(1);
+    assert!(
+        run.error_line().starts_with(&format!(
+            "error: forbidden: system:serviceaccount:{0}:nobody cannot get workflows.kwf.dev in namespace \"{0}\"",
+            h.ns
+        )),
+        "{run}"
+    );
+}
+
+/// A kubeconfig that authenticates as ServiceAccount `name` (no Role bound) with a short-lived token.
+async fn service_account_kubeconfig(h: &Harness, name: &str) -> String {
+    let accounts: Api<ServiceAccount> = Api::namespaced(h.client.clone(), &h.ns);
+    let account = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .expect("create service account");
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            expiration_seconds: Some(600),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let token = accounts
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .expect("token request")
+        .status
+        .expect("token status")
+        .token;
+    let admin = kube::config::Kubeconfig::read_from(h.env.kubeconfig()).expect("admin kubeconfig");
+    let cluster = admin
+        .clusters
+        .first()
+        .and_then(|c| c.cluster.clone())
+        .expect("cluster");
+    let server = cluster.server.expect("server");
+    let ca = cluster.certificate_authority.expect("CA path");
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: sa\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\n\
+         users:\n- name: {name}\n  user:\n    token: {token}\ncontexts:\n- name: sa\n  context:\n    cluster: sa\n    user: {name}\n\
+         current-context: sa\n"
+    )
+}
