@@ -52,8 +52,9 @@ pub fn read_source(path: &Path) -> anyhow::Result<(String, String)> {
 
 /// Parses and validates every document of `text`; `Err` lists all problems of all documents.
 pub fn check(file: &str, text: &str, style: Style) -> Result<Vec<Manifest>, InvalidFile> {
-    let workflows = parse_workflows(text).map_err(|e| InvalidFile {
-        report: format!("{file}: {}", parse_problem(&e.to_string())),
+    let workflows = kwf_api::parse_workflows(text).map_err(|e| InvalidFile {
+        // "document 2, line 19, column 15: ..."
+        report: format!("{file}: {}", crate::errors::one_line(&e.to_string())),
         problems: 1,
     })?;
     if workflows.is_empty() {
@@ -89,20 +90,6 @@ pub fn check(file: &str, text: &str, style: Style) -> Result<Vec<Manifest>, Inva
     } else {
         Ok(manifests)
     }
-}
-
-/// Every YAML document of `text` as a Workflow.
-// TODO(shared): switch to kwf_api::parse_workflows once it lands (same contract).
-fn parse_workflows(text: &str) -> Result<Vec<Workflow>, serde_saphyr::Error> {
-    serde_saphyr::from_multiple(text)
-}
-
-/// The parser's first line says where and what ("line 19 column 15: expected ..."); the
-/// source excerpt after it is multi-line and would not fit on one line.
-fn parse_problem(message: &str) -> String {
-    let first = message.lines().next().unwrap_or_default();
-    let first = first.split(" --> ").next().unwrap_or(first);
-    crate::errors::one_line(first)
 }
 
 /// What `validate()` cannot see because it only gets the spec.
