@@ -112,11 +112,15 @@ pub fn up(dir: &Path) -> anyhow::Result<State> {
             return Ok(state);
         }
         if let Some(status) = child.try_wait()? {
-            bail!(
-                "the control plane did not start ({status}): {} (log: {})",
-                last_line(&log_path),
-                log_path.display()
-            );
+            let line = last_line(&log_path);
+            // The supervisor's own one-line error already names the component, command and log.
+            match line.strip_prefix("xtask: ") {
+                Some(error) => bail!("{error}"),
+                None => bail!(
+                    "the control plane supervisor exited ({status}): {line} (log: {})",
+                    log_path.display()
+                ),
+            }
         }
         if started.elapsed() > UP_TIMEOUT {
             let _ = child.kill();

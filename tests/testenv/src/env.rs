@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
@@ -19,8 +19,8 @@ pub struct TestEnv {
     kubeconfig: PathBuf,
     bin_dir: PathBuf,
     /// Set when this process started the control plane itself (no `cargo xtask testenv up` was running).
-    /// Never dropped (it lives in a static): its children die with the process.
-    _owned: Option<ControlPlane>,
+    /// Statics are never dropped, so [`stop_owned_at_exit`] stops it when the test process exits.
+    owned: Mutex<Option<ControlPlane>>,
 }
 
 static SHARED: OnceLock<TestEnv> = OnceLock::new();
@@ -45,12 +45,16 @@ impl TestEnv {
             return Ok(TestEnv {
                 kubeconfig: state.kubeconfig,
                 bin_dir: state.bin_dir,
-                _owned: None,
+                owned: Mutex::new(None),
             });
         }
         let own_dir = own_dirs().join(std::process::id().to_string());
         remove_dirs_of_ended_processes();
         let plane = ControlPlane::start(&own_dir)?;
+        // SAFETY: registering a plain `extern "C" fn` with atexit has no preconditions.
+        unsafe {
+            libc::atexit(stop_owned_at_exit);
+        }
         eprintln!(
             "kwf-testenv: started a control plane for this test process in {:.1} s (logs: {}); \
              `cargo xtask testenv up` keeps one running for every test run",
@@ -60,7 +64,7 @@ impl TestEnv {
         Ok(TestEnv {
             kubeconfig: plane.kubeconfig().to_path_buf(),
             bin_dir: plane.bin_dir().to_path_buf(),
-            _owned: Some(plane),
+            owned: Mutex::new(Some(plane)),
         })
     }
 
@@ -132,6 +136,17 @@ impl TestEnv {
         }
         name
     }
+}
+
+/// Stops the control plane this process started, when the process exits (after the last test): the kubelet
+/// kills the process groups of the pods still running (PR_SET_PDEATHSIG alone would reach only their first
+/// process), and the components stop cleanly and remove their data.
+extern "C" fn stop_owned_at_exit() {
+    let plane = SHARED
+        .get()
+        .and_then(|env| env.owned.lock().ok())
+        .and_then(|mut owned| owned.take());
+    drop(plane);
 }
 
 /// Path of a binary of this workspace (e.g. `workflow-controller`, `kubectl-workflow`), found beside the
