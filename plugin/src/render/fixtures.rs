@@ -312,3 +312,26 @@ pub(crate) fn repeated_event(
     });
     event
 }
+
+/// `layers` layers of `width` steps, each step after two steps of the layer before (a chain
+/// when `width` is 1); every step Pending.
+pub(crate) fn layered(layers: usize, width: usize) -> Workflow {
+    let names: Vec<Vec<String>> = (0..layers)
+        .map(|l| (0..width).map(|i| format!("l{l:02}-s{i:02}")).collect())
+        .collect();
+    let mut steps: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (l, layer) in names.iter().enumerate() {
+        for (i, name) in layer.iter().enumerate() {
+            let mut deps = Vec::new();
+            if l > 0 {
+                deps.push(names[l - 1][i].as_str());
+                if width > 1 {
+                    deps.push(names[l - 1][(i + 1) % width].as_str());
+                }
+            }
+            steps.push((name, deps));
+        }
+    }
+    let steps: Vec<(&str, &[&str])> = steps.iter().map(|(n, d)| (*n, d.as_slice())).collect();
+    workflow("big", &steps)
+}

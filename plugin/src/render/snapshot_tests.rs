@@ -310,3 +310,31 @@ fn a_step_sits_under_its_first_dependency() {
     let d_line = out.lines().find(|l| l.contains(" d ")).unwrap();
     assert!(d_line.contains("← also after c"), "{d_line}");
 }
+
+#[test]
+fn two_thousand_steps_each_drawn_once() {
+    let wf = fixtures::layered(50, 40);
+    let lines = tree_lines(&tree(&wf, PLAIN));
+    assert_eq!(lines.len(), 2000);
+    let distinct: std::collections::HashSet<&str> = lines.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(distinct.len(), 2000);
+    // Each step but the first layer names its second dependency.
+    let also_after = lines
+        .iter()
+        .filter(|(_, l)| l.contains("← also after"))
+        .count();
+    assert_eq!(also_after, 2000 - 40);
+}
+
+#[test]
+fn a_long_chain_fits_a_small_thread_stack() {
+    // Worker threads (tokio's, the test harness's) have 2 MiB stacks; drawing recurses once
+    // per level, so a 2,000-step chain must fit.
+    let out = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| tree(&fixtures::layered(2000, 1), PLAIN))
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    assert_eq!(tree_lines(&out).len(), 2000);
+}

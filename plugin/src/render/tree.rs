@@ -109,7 +109,27 @@ fn tree(view: &View<'_>, style: Style, painter: Painter) -> String {
             }
         }
     }
-    let config = PrintConfig {
+    let mut drawn = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = ptree::write_tree_with(&builder.build(), &mut drawn, &print_config(style));
+    let drawn = String::from_utf8_lossy(&drawn);
+
+    let mut table = Table::new();
+    table.row(
+        ["STEP", "PHASE", "DURATION", "JOB"]
+            .map(String::from)
+            .to_vec(),
+    );
+    for line in drawn.lines() {
+        table.row(line.split(CELL).map(str::to_owned).collect());
+    }
+    table.render("")
+}
+
+/// Set in full here, never read from `PTREE_*` variables or a user's config file, so the
+/// output depends on nothing but the arguments.
+fn print_config(style: Style) -> PrintConfig {
+    PrintConfig {
         depth: u32::MAX,
         indent: 3,
         padding: 1,
@@ -128,22 +148,7 @@ fn tree(view: &View<'_>, style: Style, painter: Painter) -> String {
             ..ptree::Style::default()
         },
         leaf: ptree::Style::default(),
-    };
-    let mut drawn = Vec::new();
-    // Writing into a Vec cannot fail.
-    let _ = ptree::write_tree_with(&builder.build(), &mut drawn, &config);
-    let drawn = String::from_utf8_lossy(&drawn);
-
-    let mut table = Table::new();
-    table.row(
-        ["STEP", "PHASE", "DURATION", "JOB"]
-            .map(String::from)
-            .to_vec(),
-    );
-    for line in drawn.lines() {
-        table.row(line.split(CELL).map(str::to_owned).collect());
     }
-    table.render("")
 }
 
 /// Adds `step` and, depth first, the steps drawn under it.
