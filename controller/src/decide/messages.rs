@@ -128,3 +128,41 @@ pub(super) fn truncate(mut text: String, max: usize) -> String {
     text.push_str(ellipsis);
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_keeps_short_text_and_cuts_long_text_on_a_char_boundary() {
+        assert_eq!(truncate("short".to_owned(), 10), "short");
+        let cut = truncate("ééééé".to_owned(), 8); // 2 bytes each; "…" takes 3
+        assert_eq!(cut, "éé…");
+        assert!(cut.len() <= 8);
+    }
+
+    #[test]
+    fn event_notes_fit_in_a_kubernetes_event() {
+        let Action::Event { note, .. } = step_failed(&"x".repeat(5000)) else {
+            panic!("an Event");
+        };
+        assert_eq!(note.len(), MAX_NOTE_BYTES);
+        assert!(note.ends_with('…'));
+    }
+
+    #[test]
+    fn failure_messages_name_what_is_known() {
+        assert_eq!(
+            failed("s", "j", "", "", None),
+            "step \"s\" failed (Job j failed)"
+        );
+        assert_eq!(
+            failed("s", "j", "R", "", Some(2)),
+            "step \"s\" failed with exit code 2 (Job j: R)"
+        );
+        assert_eq!(
+            failed("s", "j", "", "M", None),
+            "step \"s\" failed (Job j: M)"
+        );
+    }
+}

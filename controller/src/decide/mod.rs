@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
-use kwf_api::{Dag, Workflow};
+use kwf_api::{Dag, Workflow, WorkflowStatus};
 
 pub use types::{Action, Decision, JobState, ObservedJob};
 
@@ -48,7 +48,8 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
     let stamp = whole_seconds(now);
     let generation = wf.metadata.generation.unwrap_or(0);
     let wf_name = wf.metadata.name.as_deref().unwrap_or_default();
-    let before = wf.status.clone().unwrap_or_default();
+    let no_status = WorkflowStatus::default();
+    let before = wf.status.as_ref().unwrap_or(&no_status);
     let mut status = before.clone();
     let mut plan = Plan::default();
 
@@ -58,6 +59,12 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
         Ok(dag) => {
             let jobs_by_name: HashMap<&str, &ObservedJob> =
                 jobs.iter().map(|job| (job.name.as_str(), job)).collect();
+            // Jobs of the current generation and run, by step: what a Pending step may adopt.
+            let jobs_of_run: HashMap<&str, &ObservedJob> = jobs
+                .iter()
+                .filter(|job| job.generation == generation && job.run == status.run)
+                .map(|job| (job.step.as_str(), job))
+                .collect();
             let ctx = steps::Context {
                 wf,
                 wf_name,
@@ -67,6 +74,7 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
                 now,
                 stamp,
                 jobs: &jobs_by_name,
+                jobs_of_run: &jobs_of_run,
             };
             status.steps = steps::advance(&ctx, std::mem::take(&mut status.steps), &mut plan);
             status::Verdict::Valid
@@ -75,7 +83,7 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
     };
     status::conclude(
         &mut status,
-        &before,
+        before,
         verdict,
         wf.spec.containers.len(),
         generation,
@@ -95,7 +103,7 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
             .into_iter()
             .map(|job| Action::CreateJob(Box::new(job))),
     );
-    if status != before {
+    if status != *before {
         actions.push(Action::PatchStatus(Box::new(status)));
     }
     actions.extend(
@@ -114,12 +122,7 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
 /// Deletes every live Job no step refers to: Jobs of older generations, of steps reset by a
 /// restart, of steps no longer in the spec. A Job of a newer generation than the Workflow seen
 /// here is left alone: this Workflow object is the stale one.
-fn cleanup(
-    status: &kwf_api::WorkflowStatus,
-    jobs: &[ObservedJob],
-    generation: i64,
-    plan: &mut Plan,
-) {
+fn cleanup(status: &WorkflowStatus, jobs: &[ObservedJob], generation: i64, plan: &mut Plan) {
     let referenced: HashSet<&str> = status
         .steps
         .iter()

@@ -23,6 +23,8 @@ pub(super) struct Context<'a> {
     /// status written with these reads back equal and the next decision changes nothing).
     pub stamp: jiff::Timestamp,
     pub jobs: &'a HashMap<&'a str, &'a ObservedJob>,
+    /// Jobs of this generation and run by step name (their names are `job_name(..)` of it).
+    pub jobs_of_run: &'a HashMap<&'a str, &'a ObservedJob>,
 }
 
 impl Context<'_> {
@@ -95,23 +97,21 @@ fn observe(ctx: &Context, book: &mut Book, k: usize, plan: &mut Plan) {
         StepPhase::Pending => {
             // A Job of this run for a step the status calls Pending: created by a decision
             // whose status write was lost (or is not visible yet). Adopt it, never create twice.
-            let expected = ctx.job_name(k);
-            let Some(job) = ctx.jobs.get(expected.as_str()) else {
+            let Some(&job) = ctx.jobs_of_run.get(name) else {
                 return;
             };
             let entry = book.entry(k, name);
             entry.phase = StepPhase::Running;
             entry.started_at = Some(Time(job.created.unwrap_or(ctx.stamp)));
-            plan.events.push(messages::step_started(name, &expected));
-            entry.job_name = Some(expected);
+            plan.events.push(messages::step_started(name, &job.name));
+            entry.job_name = Some(job.name.clone());
             track_running(ctx, entry, Some(job), plan);
         }
         StepPhase::Running => {
-            let expected = ctx.job_name(k);
             let Some(entry) = book.get_mut(k) else {
                 return;
             };
-            let job_name = entry.job_name.get_or_insert(expected);
+            let job_name = entry.job_name.get_or_insert_with(|| ctx.job_name(k));
             let job = ctx.jobs.get(job_name.as_str()).copied();
             track_running(ctx, entry, job, plan);
         }

@@ -1,0 +1,135 @@
+//! decide() on a 2,000-step workflow (50 layers of 40 steps, 3 dependencies each) mid-run: 25
+//! layers succeeded, the 26th running. `steady`: nothing changed since the last decision (the
+//! common reconcile). `advancing`: half of the running Jobs just succeeded, so their steps are
+//! recorded and the dependents whose dependencies are all done get Jobs.
+//!
+//! Run: `cargo bench -p workflow-controller --bench decide`. `Dag::build` alone is measured
+//! too, since decide() validates and builds the graph on every call.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kwf_api::{Step, Workflow, WorkflowSpec};
+use workflow_controller::decide::{Action, JobState, ObservedJob, decide};
+use workflow_controller::jobs::observe;
+
+const LAYERS: usize = 50;
+const WIDTH: usize = 40;
+const DONE_LAYERS: usize = 25;
+
+fn name(layer: usize, i: usize) -> String {
+    format!("l{layer}-s{i}")
+}
+
+fn big_workflow() -> Workflow {
+    let mut steps = Vec::with_capacity(LAYERS * WIDTH);
+    for layer in 0..LAYERS {
+        for i in 0..WIDTH {
+            let depends_on = match layer {
+                0 => Vec::new(),
+                _ => [i, (i + 1) % WIDTH, (i + 7) % WIDTH]
+                    .iter()
+                    .map(|&d| name(layer - 1, d))
+                    .collect(),
+            };
+            steps.push(Step {
+                step_name: name(layer, i),
+                image: Some("busybox".to_owned()),
+                command: Some(vec!["sh".to_owned(), "-c".to_owned(), "true".to_owned()]),
+                depends_on,
+                ..Step::default()
+            });
+        }
+    }
+    let mut wf = Workflow::new(
+        "big",
+        WorkflowSpec {
+            max_step_timeout: 600,
+            containers: steps,
+        },
+    );
+    wf.metadata = ObjectMeta {
+        name: Some("big".to_owned()),
+        namespace: Some("bench".to_owned()),
+        uid: Some("uid".to_owned()),
+        generation: Some(1),
+        labels: Some(BTreeMap::from([
+            ("team".to_owned(), "data".to_owned()),
+            ("tier".to_owned(), "gold".to_owned()),
+        ])),
+        ..ObjectMeta::default()
+    };
+    wf
+}
+
+fn at(second: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_800_000_000 + second).expect("a valid time")
+}
+
+/// Runs the workflow through decide() until the first DONE_LAYERS layers succeeded and the
+/// next one runs, applying actions as the API server would.
+fn mid_run() -> (Workflow, Vec<ObservedJob>) {
+    let mut wf = big_workflow();
+    let mut jobs: Vec<ObservedJob> = Vec::new();
+    for layer in 0..=DONE_LAYERS {
+        let now = at(layer as i64);
+        for action in decide(&wf, &jobs, now).actions {
+            match action {
+                Action::CreateJob(job) => {
+                    let mut observed = observe(&job).expect("one of ours");
+                    observed.created = Some(now);
+                    jobs.push(observed);
+                }
+                Action::PatchStatus(status) => wf.status = Some(*status),
+                _ => {}
+            }
+        }
+        if layer < DONE_LAYERS {
+            for job in &mut jobs {
+                job.state = JobState::Succeeded {
+                    finished: Some(now),
+                };
+            }
+        }
+    }
+    assert_eq!(jobs.len(), (DONE_LAYERS + 1) * WIDTH);
+    (wf, jobs)
+}
+
+fn bench(c: &mut Criterion) {
+    let (wf, jobs) = mid_run();
+    let now = at(DONE_LAYERS as i64 + 1);
+    let steady = decide(&wf, &jobs, now);
+    assert!(steady.actions.is_empty(), "mid-run and nothing changed");
+    c.bench_function("decide 2000 steps mid-run, steady", |b| {
+        b.iter(|| decide(black_box(&wf), black_box(&jobs), now))
+    });
+
+    // For reference: the part spent validating the spec and building its graph (kwf-api).
+    c.bench_function("Dag::build 2000 steps (part of every decide)", |b| {
+        b.iter(|| kwf_api::Dag::build(black_box(&wf.spec)))
+    });
+
+    let mut advanced = jobs.clone();
+    for job in advanced.iter_mut().rev().take(WIDTH / 2) {
+        job.state = JobState::Succeeded {
+            finished: Some(now),
+        };
+    }
+    let advancing = decide(&wf, &advanced, now);
+    assert!(
+        advancing
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::CreateJob(_))),
+        "dependents start"
+    );
+    c.bench_function("decide 2000 steps mid-run, 20 Jobs just succeeded", |b| {
+        b.iter(|| decide(black_box(&wf), black_box(&advanced), now))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
