@@ -2,21 +2,23 @@
 //! questions the controller and the plugin ask of them. No I/O; every query is linear in
 //! steps plus dependencies (the topological order is computed once, at build).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-
+use fnv::FnvHashMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 
+use crate::adjacency::Adjacency;
 use crate::types::{StepPhase, WorkflowSpec};
 use crate::validate::{Checked, Limits, ValidationErrors};
 
 /// The dependency graph of a valid Workflow. Steps are indexed `0..len()` in spec order.
+///
+/// Adjacency is kept in flat arrays (what the queries walk); petgraph finds and names the
+/// cycles of invalid specs (strongly connected components) and is offered by [`Dag::graph`].
 #[derive(Debug, Clone)]
 pub struct Dag {
     names: Vec<String>,
-    index: HashMap<String, usize>,
-    dependencies: Vec<Vec<usize>>,
-    dependents: Vec<Vec<usize>>,
+    index: FnvHashMap<String, usize>,
+    dependencies: Adjacency,
+    dependents: Adjacency,
     topological: Vec<usize>,
     /// Position of each step in `topological`, to sort subsets in that order.
     rank: Vec<usize>,
@@ -40,30 +42,17 @@ impl Dag {
             .iter()
             .map(|s| s.step_name.clone())
             .collect();
-        let index = checked
-            .index
-            .into_iter()
-            .map(|(name, i)| (name.to_owned(), i))
-            .collect();
-        let dependencies = checked.dependencies;
-        let mut dependents = vec![Vec::new(); names.len()];
-        // Steps visited in spec order push themselves: each dependents list is in spec order.
-        for (step, deps) in dependencies.iter().enumerate() {
-            for &d in deps {
-                dependents[d].push(step);
-            }
-        }
-        let topological = topological_order(&dependencies, &dependents);
+        let index = names.iter().cloned().zip(0..).collect();
         let mut rank = vec![0; names.len()];
-        for (position, &step) in topological.iter().enumerate() {
+        for (position, &step) in checked.topological.iter().enumerate() {
             rank[step] = position;
         }
         Ok(Dag {
             names,
             index,
-            dependencies,
-            dependents,
-            topological,
+            dependencies: checked.dependencies,
+            dependents: checked.dependents,
+            topological: checked.topological,
             rank,
         })
     }
@@ -90,12 +79,12 @@ impl Dag {
 
     /// The steps `step` depends on, in `dependsOn` order.
     pub fn dependencies(&self, step: usize) -> &[usize] {
-        &self.dependencies[step]
+        self.dependencies.of(step)
     }
 
     /// The steps that depend on `step`, in spec order.
     pub fn dependents(&self, step: usize) -> &[usize] {
-        &self.dependents[step]
+        self.dependents.of(step)
     }
 
     /// Every step after all of its dependencies; among steps free to go next, the first in
@@ -110,7 +99,9 @@ impl Dag {
         (0..self.len())
             .filter(|&step| {
                 phases[step] == StepPhase::Pending
-                    && self.dependencies[step]
+                    && self
+                        .dependencies
+                        .of(step)
                         .iter()
                         .all(|&d| phases[d] == StepPhase::Succeeded)
             })
@@ -135,7 +126,7 @@ impl Dag {
         let phases = self.phases(phase);
         let mut has_bad_ancestor = vec![false; self.len()];
         for &step in &self.topological {
-            has_bad_ancestor[step] = self.dependencies[step].iter().any(|&d| {
+            has_bad_ancestor[step] = self.dependencies.of(step).iter().any(|&d| {
                 has_bad_ancestor[d] || matches!(phases[d], StepPhase::Failed | StepPhase::Skipped)
             });
         }
@@ -151,10 +142,8 @@ impl Dag {
         for name in &self.names {
             graph.add_node(name.as_str());
         }
-        for (step, deps) in self.dependencies.iter().enumerate() {
-            for &d in deps {
-                graph.add_edge(NodeIndex::new(d), NodeIndex::new(step), ());
-            }
+        for (step, dependency) in self.dependencies.edges() {
+            graph.add_edge(NodeIndex::new(dependency), NodeIndex::new(step), ());
         }
         graph
     }
@@ -165,12 +154,12 @@ impl Dag {
     }
 
     /// Steps reachable from `step` along `edges`, excluding `step`, in topological order.
-    fn reachable(&self, step: usize, edges: &[Vec<usize>]) -> Vec<usize> {
+    fn reachable(&self, step: usize, edges: &Adjacency) -> Vec<usize> {
         let mut seen = vec![false; self.len()];
         let mut stack = vec![step];
         let mut found = Vec::new();
         while let Some(at) = stack.pop() {
-            for &next in &edges[at] {
+            for &next in edges.of(at) {
                 if !seen[next] {
                     seen[next] = true;
                     found.push(next);
@@ -181,29 +170,6 @@ impl Dag {
         found.sort_unstable_by_key(|&s| self.rank[s]);
         found
     }
-}
-
-/// Kahn's algorithm with a min-heap of ready steps: ties go to the first step in spec
-/// order. Requires an acyclic graph (validation guarantees it).
-fn topological_order(dependencies: &[Vec<usize>], dependents: &[Vec<usize>]) -> Vec<usize> {
-    let mut waiting: Vec<usize> = dependencies.iter().map(Vec::len).collect();
-    let mut free: BinaryHeap<Reverse<usize>> = waiting
-        .iter()
-        .enumerate()
-        .filter(|&(_, &n)| n == 0)
-        .map(|(step, _)| Reverse(step))
-        .collect();
-    let mut order = Vec::with_capacity(dependencies.len());
-    while let Some(Reverse(step)) = free.pop() {
-        order.push(step);
-        for &next in &dependents[step] {
-            waiting[next] -= 1;
-            if waiting[next] == 0 {
-                free.push(Reverse(next));
-            }
-        }
-    }
-    order
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The kwf Workflow API, shared by `workflow-controller` and `kubectl-workflow`:
 //! the resource types, the generated CRD, `validate()` and the pure DAG engine.
 
+mod adjacency;
 mod cel;
 pub mod crd;
 pub mod dag;

@@ -127,3 +127,89 @@ fn stable_hash(s: &str) -> String {
     hasher.write(s.as_bytes());
     format!("{:016x}", hasher.finish())[..HASH_LEN].to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn short_names_are_kept_as_they_are() {
+        assert_eq!(job_name("build", "compile", 3, 0), "build-compile-3");
+        assert_eq!(job_name("build", "compile", 3, 2), "build-compile-3-r2");
+        assert_eq!(label_value("build"), "build");
+        assert_eq!(label_value("my.workflow"), "my.workflow");
+    }
+
+    #[test]
+    fn long_names_are_cut_and_hashed_to_63_characters() {
+        let workflow = "w".repeat(253);
+        let step = "s".repeat(MAX_STEP_NAME_LEN);
+        for run in [0, 1, u32::MAX] {
+            for generation in [1, 42, i64::MAX] {
+                let name = job_name(&workflow, &step, generation, run);
+                assert!(is_dns1123_label(&name), "{name}");
+                assert!(name.len() <= MAX_LABEL_LEN, "{name}");
+                assert_eq!(
+                    name,
+                    job_name(&workflow, &step, generation, run),
+                    "deterministic"
+                );
+            }
+        }
+        let name = job_name(&workflow, "compile", 7, 1);
+        assert_eq!(name.len(), MAX_LABEL_LEN);
+        assert!(
+            name.contains("-compile-7-r1-"),
+            "keeps step, generation and run: {name}"
+        );
+        let label = label_value(&workflow);
+        assert_eq!(label.len(), MAX_LABEL_LEN);
+        assert!(label.starts_with("www"), "{label}");
+    }
+
+    #[test]
+    fn names_a_label_cannot_hold_become_valid() {
+        // Workflow names are DNS-1123 subdomains: dots are allowed there, not in a label.
+        let name = job_name("my.workflow", "a", 1, 0);
+        assert!(is_dns1123_label(&name), "{name}");
+        assert!(name.starts_with("my-workflow-a-1-"), "{name}");
+        assert_ne!(
+            name,
+            job_name("my-workflow", "a", 1, 0),
+            "dots differ from dashes"
+        );
+        let odd = label_value(&format!("-{}", "x.".repeat(40)));
+        assert!(odd.len() <= MAX_LABEL_LEN && is_label_value(&odd), "{odd}");
+    }
+
+    #[test]
+    fn distinct_inputs_give_distinct_names() {
+        let prefix = "a-very-long-workflow-name-that-certainly-does-not-fit-in-a-label";
+        let mut jobs = HashSet::new();
+        let mut labels = HashSet::new();
+        for i in 0..2000 {
+            let workflow = format!("{prefix}-{i}");
+            for (step, generation, run) in [("a", 1, 0), ("a", 2, 0), ("a", 1, 1), ("b", 1, 0)] {
+                let name = job_name(&workflow, step, generation, run);
+                assert!(is_dns1123_label(&name), "{name}");
+                assert!(jobs.insert(name.clone()), "collision: {name}");
+            }
+            assert!(
+                labels.insert(label_value(&workflow)),
+                "label collision for {workflow}"
+            );
+        }
+    }
+
+    #[test]
+    fn dns1123_labels() {
+        for good in ["a", "a-b", "0", "a1", &"a".repeat(63)] {
+            assert!(is_dns1123_label(good), "{good}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64)] {
+            assert!(!is_dns1123_label(bad), "{bad}");
+        }
+    }
+}

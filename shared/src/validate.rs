@@ -2,12 +2,16 @@
 //! act on. The CRD's CEL rules catch most of these at admission; this layer repeats them (a
 //! spec may come from a file or an older CRD) and adds what CEL cannot see: cycles.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
+
+use fnv::FnvHashMap;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
+use crate::adjacency::Adjacency;
 use crate::names::{MAX_STEP_NAME_LEN, is_dns1123_label};
 use crate::types::WorkflowSpec;
 
@@ -125,8 +129,10 @@ pub fn validate(spec: &WorkflowSpec) -> Result<(), ValidationErrors> {
     validate_with(spec, &Limits::default())
 }
 
-/// Checks a spec and reports every problem at once, in spec order (cycles last). Linear in
-/// steps plus dependencies.
+/// Checks a spec and reports every problem at once: the spec's own, then each step's name
+/// and image in spec order, then each step's dependencies in spec order, then one per
+/// cycle. Linear in steps plus dependencies (the topological sort that finds whether there
+/// is a cycle adds a log factor for its deterministic ties).
 pub fn validate_with(spec: &WorkflowSpec, limits: &Limits) -> Result<(), ValidationErrors> {
     let problems = Checked::new(spec, limits).problems;
     if problems.is_empty() {
@@ -138,17 +144,20 @@ pub fn validate_with(spec: &WorkflowSpec, limits: &Limits) -> Result<(), Validat
 
 /// The result of checking a spec: its problems, and the pieces `Dag::build` reuses so that
 /// the spec is walked once.
-pub(crate) struct Checked<'a> {
+pub(crate) struct Checked {
     pub problems: Vec<Problem>,
-    /// Step name to its first index in spec order.
-    pub index: HashMap<&'a str, usize>,
     /// Per step, the indices of the existing steps it depends on, in `dependsOn` order
     /// (without self-dependencies and repeats).
-    pub dependencies: Vec<Vec<usize>>,
+    pub dependencies: Adjacency,
+    /// Per step, the steps that depend on it, in spec order.
+    pub dependents: Adjacency,
+    /// Every step after its dependencies, ties broken by spec order; complete only when
+    /// the graph has no cycle.
+    pub topological: Vec<usize>,
 }
 
-impl<'a> Checked<'a> {
-    pub fn new(spec: &'a WorkflowSpec, limits: &Limits) -> Checked<'a> {
+impl Checked {
+    pub fn new(spec: &WorkflowSpec, limits: &Limits) -> Checked {
         let steps = &spec.containers;
         let mut problems = Vec::new();
 
@@ -178,9 +187,14 @@ impl<'a> Checked<'a> {
             ));
         }
 
-        let mut index: HashMap<&str, usize> = HashMap::with_capacity(steps.len());
+        // Step names are short: FNV hashes them several times faster than SipHash, and
+        // they come from the workflow's own author, so flooding is not a concern.
+        let mut index: FnvHashMap<&str, usize> =
+            FnvHashMap::with_capacity_and_hasher(steps.len(), Default::default());
+        let mut edges = 0;
         for (i, step) in steps.iter().enumerate() {
             let name = step.step_name.as_str();
+            edges += step.depends_on.len();
             if !is_dns1123_label(name) || name.len() > MAX_STEP_NAME_LEN {
                 problems.push(Problem::of_step(
                     name,
@@ -190,7 +204,8 @@ impl<'a> Checked<'a> {
                     ),
                 ));
             }
-            if index.insert(name, i).is_some() {
+            // The first step of a name wins; later ones are reported.
+            if *index.entry(name).or_insert(i) != i {
                 problems.push(Problem::of_step(
                     name,
                     ProblemKind::DuplicateStep,
@@ -205,13 +220,9 @@ impl<'a> Checked<'a> {
                 ));
             }
         }
-        // The first step of a name wins: later duplicates are already reported.
-        for (i, step) in steps.iter().enumerate().rev() {
-            index.insert(step.step_name.as_str(), i);
-        }
 
-        let mut dependencies = Vec::with_capacity(steps.len());
-        for (i, step) in steps.iter().enumerate() {
+        let mut dependencies = Adjacency::with_capacity(steps.len(), edges);
+        for step in steps {
             let name = step.step_name.as_str();
             if step.depends_on.len() > limits.max_dependencies {
                 problems.push(Problem::of_step(
@@ -224,7 +235,6 @@ impl<'a> Checked<'a> {
                     ),
                 ));
             }
-            let mut deps: Vec<usize> = Vec::with_capacity(step.depends_on.len());
             for dependency in &step.depends_on {
                 match index.get(dependency.as_str()) {
                     None => problems.push(Problem::of_step(
@@ -239,55 +249,72 @@ impl<'a> Checked<'a> {
                         ProblemKind::SelfDependency,
                         "depends on itself: remove it from its own dependsOn".to_owned(),
                     )),
-                    Some(&d) if d == i => {
-                        // A later duplicate of this step's own name resolves to another step:
-                        // already reported as DuplicateStep.
+                    // dependsOn is short (bounded by max_dependencies): a scan is cheaper
+                    // than a set.
+                    Some(&d) if dependencies.current().contains(&d) => {
+                        problems.push(Problem::of_step(
+                            name,
+                            ProblemKind::DuplicateDependency,
+                            format!("lists {dependency:?} more than once in dependsOn: remove the repeat"),
+                        ))
                     }
-                    Some(&d) => {
-                        // dependsOn is short (bounded by max_dependencies): a scan is cheaper
-                        // than a set.
-                        if deps.contains(&d) {
-                            problems.push(Problem::of_step(
-                                name,
-                                ProblemKind::DuplicateDependency,
-                                format!(
-                                    "lists {dependency:?} more than once in dependsOn: remove the repeat"
-                                ),
-                            ));
-                        } else {
-                            deps.push(d);
-                        }
-                    }
+                    Some(&d) => dependencies.push(d),
                 }
             }
-            dependencies.push(deps);
+            dependencies.end_row();
         }
 
-        problems.extend(cycles(
-            steps.iter().map(|s| s.step_name.as_str()),
-            &dependencies,
-        ));
+        let dependents = dependencies.reversed();
+        let topological = topological_order(&dependencies, &dependents);
+        if topological.len() < steps.len() {
+            // Only a graph with a cycle leaves steps out: name each cycle.
+            problems.extend(cycles(
+                steps.iter().map(|s| s.step_name.as_str()),
+                &dependencies,
+            ));
+        }
         Checked {
             problems,
-            index,
             dependencies,
+            dependents,
+            topological,
         }
     }
 }
 
+/// Kahn's algorithm with a min-heap of the steps free to go: among them the first in spec
+/// order goes first, so the order is deterministic. Steps on or after a cycle are left out.
+fn topological_order(dependencies: &Adjacency, dependents: &Adjacency) -> Vec<usize> {
+    let steps = dependencies.len();
+    let mut waiting: Vec<usize> = (0..steps).map(|s| dependencies.of(s).len()).collect();
+    let mut free: BinaryHeap<Reverse<usize>> = (0..steps)
+        .filter(|&s| waiting[s] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(steps);
+    while let Some(Reverse(step)) = free.pop() {
+        order.push(step);
+        for &next in dependents.of(step) {
+            waiting[next] -= 1;
+            if waiting[next] == 0 {
+                free.push(Reverse(next));
+            }
+        }
+    }
+    order
+}
+
 /// One problem per strongly connected component with more than one step, naming a real
 /// cycle through it, `a -> b -> c -> a`, where `->` reads "depends on".
-fn cycles<'a>(names: impl Iterator<Item = &'a str>, dependencies: &[Vec<usize>]) -> Vec<Problem> {
+fn cycles<'a>(names: impl Iterator<Item = &'a str>, dependencies: &Adjacency) -> Vec<Problem> {
     let names: Vec<&str> = names.collect();
     // Edges point from a step to the steps it depends on, the direction the path is named in.
     let mut graph: DiGraph<(), ()> = DiGraph::with_capacity(names.len(), 0);
     for _ in 0..names.len() {
         graph.add_node(());
     }
-    for (step, deps) in dependencies.iter().enumerate() {
-        for &d in deps {
-            graph.add_edge(NodeIndex::new(step), NodeIndex::new(d), ());
-        }
+    for (step, dependency) in dependencies.edges() {
+        graph.add_edge(NodeIndex::new(step), NodeIndex::new(dependency), ());
     }
     let mut components: Vec<Vec<usize>> = tarjan_scc(&graph)
         .into_iter()
@@ -328,13 +355,13 @@ fn cycles<'a>(names: impl Iterator<Item = &'a str>, dependencies: &[Vec<usize>])
 /// connected component (so it exists). Breadth-first: linear in the component's size.
 fn shortest_cycle_through(
     start: usize,
-    dependencies: &[Vec<usize>],
+    dependencies: &Adjacency,
     in_component: impl Fn(usize) -> bool,
 ) -> Vec<usize> {
     let mut parent: HashMap<usize, usize> = HashMap::new();
     let mut queue = std::collections::VecDeque::from([start]);
     while let Some(step) = queue.pop_front() {
-        for &d in &dependencies[step] {
+        for &d in dependencies.of(step) {
             if d == start {
                 // Walk back from `step` to `start`, then read it forwards.
                 let mut path = vec![step];
@@ -355,4 +382,182 @@ fn shortest_cycle_through(
     }
     // Unreachable for a real component; a lone start is still a truthful (if short) answer.
     vec![start, start]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Step;
+
+    fn step(name: &str, deps: &[&str]) -> Step {
+        Step {
+            step_name: name.to_owned(),
+            image: Some("busybox".to_owned()),
+            depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
+            ..Step::default()
+        }
+    }
+
+    fn spec(steps: Vec<Step>) -> WorkflowSpec {
+        WorkflowSpec {
+            max_step_timeout: 60,
+            containers: steps,
+        }
+    }
+
+    fn kinds(result: Result<(), ValidationErrors>) -> Vec<(Option<String>, ProblemKind)> {
+        result
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|p| (p.step, p.kind))
+            .collect()
+    }
+
+    #[test]
+    fn accepts_the_seed_shape_and_unlimited_timeout() {
+        let mut ok = spec(vec![step("first", &[]), step("second", &["first"])]);
+        assert_eq!(validate(&ok), Ok(()));
+        ok.max_step_timeout = -1;
+        assert_eq!(validate(&ok), Ok(()));
+    }
+
+    #[test]
+    fn reports_every_problem_at_once_in_spec_order() {
+        let mut bad = spec(vec![
+            step("a", &["a", "missing"]),
+            step("Bad_Name", &[]),
+            step("a", &[]),
+            step("c", &["d", "d"]),
+            step("d", &["c"]),
+        ]);
+        bad.containers[1].image = None;
+        bad.max_step_timeout = 0;
+        let s = |n: &str| Some(n.to_owned());
+        assert_eq!(
+            kinds(validate(&bad)),
+            vec![
+                (None, ProblemKind::InvalidTimeout),
+                (s("Bad_Name"), ProblemKind::InvalidStepName),
+                (s("Bad_Name"), ProblemKind::MissingImage),
+                (s("a"), ProblemKind::DuplicateStep),
+                (s("a"), ProblemKind::SelfDependency),
+                (s("a"), ProblemKind::MissingDependency),
+                (s("c"), ProblemKind::DuplicateDependency),
+                (s("c"), ProblemKind::Cycle),
+            ]
+        );
+    }
+
+    #[test]
+    fn messages_name_the_step_and_say_what_to_do() {
+        let err = validate(&spec(vec![step("a", &[]), step("b", &["x"])])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "step \"b\": depends on \"x\", which is not a step of this workflow: fix the name or remove it from dependsOn"
+        );
+        let err = validate(&spec(vec![step("a", &["a"]), step("b", &["a", "a"])])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "step \"a\": depends on itself: remove it from its own dependsOn; \
+             step \"b\": lists \"a\" more than once in dependsOn: remove the repeat"
+        );
+    }
+
+    #[test]
+    fn empty_and_oversized_workflows() {
+        assert_eq!(
+            kinds(validate(&spec(vec![]))),
+            vec![(None, ProblemKind::NoSteps)]
+        );
+        let steps: Vec<Step> = (0..3).map(|i| step(&format!("s{i}"), &[])).collect();
+        let limits = Limits {
+            max_steps: 2,
+            max_dependencies: 1,
+        };
+        assert_eq!(
+            kinds(validate_with(&spec(steps.clone()), &limits)),
+            vec![(None, ProblemKind::TooManySteps)]
+        );
+        let mut wide = steps;
+        wide[2].depends_on = vec!["s0".into(), "s1".into()];
+        let limits = Limits {
+            max_steps: 3,
+            ..limits
+        };
+        assert_eq!(
+            kinds(validate_with(&spec(wide), &limits)),
+            vec![(Some("s2".into()), ProblemKind::TooManyDependencies)]
+        );
+    }
+
+    #[test]
+    fn step_names_are_dns_labels_of_at_most_40_characters() {
+        let long = "a".repeat(MAX_STEP_NAME_LEN);
+        assert_eq!(validate(&spec(vec![step(&long, &[])])), Ok(()));
+        for bad in [
+            format!("{long}a"),
+            "-a".into(),
+            "a.b".into(),
+            "".into(),
+            "A".into(),
+        ] {
+            assert_eq!(
+                kinds(validate(&spec(vec![step(&bad, &[])]))),
+                vec![(Some(bad.clone()), ProblemKind::InvalidStepName)],
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_job_template_replaces_the_image() {
+        let mut s = step("a", &[]);
+        s.image = None;
+        s.job_template = Some(Default::default());
+        assert_eq!(validate(&spec(vec![s])), Ok(()));
+    }
+
+    #[test]
+    fn every_cycle_is_named_with_its_path() {
+        let err = validate(&spec(vec![
+            step("a", &["b"]),
+            step("b", &["a"]),
+            step("c", &["e"]),
+            step("d", &["c"]),
+            step("e", &["d"]),
+            step("f", &["a", "c"]),
+        ]))
+        .unwrap_err();
+        let messages: Vec<String> = err
+            .of_kind(ProblemKind::Cycle)
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            messages,
+            vec![
+                "step \"a\": is part of the dependency cycle a -> b -> a (\"->\" reads \"depends on\"): remove one of these dependencies",
+                "step \"c\": is part of the dependency cycle c -> e -> d -> c (\"->\" reads \"depends on\"): remove one of these dependencies",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_named_cycle_is_a_shortest_one_through_its_first_step() {
+        // a -> b -> c -> d -> a, with the shortcut b -> a.
+        let err = validate(&spec(vec![
+            step("a", &["b"]),
+            step("b", &["c", "a"]),
+            step("c", &["d"]),
+            step("d", &["a"]),
+        ]))
+        .unwrap_err();
+        let cycle: Vec<&Problem> = err.of_kind(ProblemKind::Cycle).collect();
+        assert_eq!(cycle.len(), 1, "one strongly connected component");
+        assert!(
+            cycle[0].message.contains("cycle a -> b -> a "),
+            "{}",
+            cycle[0]
+        );
+    }
 }
