@@ -157,7 +157,11 @@ fn read_file(path: &Path) -> anyhow::Result<Kubeconfig> {
 }
 
 fn kubeconfig_problem(err: &KubeconfigError) -> String {
-    one_line(&crate::errors::chain(err))
+    match err {
+        // Its message repeats the path the caller already names.
+        KubeconfigError::ReadConfig(io, _) => io.to_string(),
+        other => one_line(&crate::errors::chain(other)),
+    }
 }
 
 fn contexts(config: &Kubeconfig) -> String {
