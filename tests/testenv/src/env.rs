@@ -48,6 +48,13 @@ impl TestEnv {
                 owned: Mutex::new(None),
             });
         }
+        if std::env::var_os(state::DIR_ENV).is_some() {
+            eprintln!(
+                "kwf-testenv: no control plane runs in {} (${}); starting one for this test process",
+                dir.display(),
+                state::DIR_ENV
+            );
+        }
         let own_dir = own_dirs().join(std::process::id().to_string());
         remove_dirs_of_ended_processes();
         let plane = ControlPlane::start(&own_dir)?;
