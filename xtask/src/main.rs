@@ -1,7 +1,5 @@
 //! `cargo xtask`: the project's tasks (an alias in .cargo/config.toml). One module per subcommand.
 
-mod demo;
-mod dist;
 mod test;
 mod testenv;
 
@@ -23,10 +21,6 @@ enum Task {
     Testenv(testenv::Args),
     /// Run the whole test suite against the local control plane (started and stopped around it).
     Test(test::Args),
-    /// Run kwf end to end on the embedded control plane: the first thing to try.
-    Demo(demo::Args),
-    /// Build the kubectl-workflow release archive for this host and render the krew manifest.
-    Dist(dist::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,8 +28,6 @@ fn main() -> ExitCode {
     let outcome = match cli.task {
         Task::Testenv(args) => testenv::run(args),
         Task::Test(args) => test::run(args),
-        Task::Demo(args) => demo::run(args),
-        Task::Dist(args) => dist::run(args),
     };
     outcome.unwrap_or_else(|error| {
         // One line: the error and its causes, no backtrace noise.
