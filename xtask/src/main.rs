@@ -1,5 +1,8 @@
 //! `cargo xtask`: the project's tasks (an alias in .cargo/config.toml). One module per subcommand.
 
+mod bench;
+mod demo;
+mod dist;
 mod test;
 mod testenv;
 
@@ -21,6 +24,12 @@ enum Task {
     Testenv(testenv::Args),
     /// Run the whole test suite against the local control plane (started and stopped around it).
     Test(test::Args),
+    /// Measure the controller at scale on a control plane of its own; writes docs/benchmarks.md.
+    Bench(bench::Args),
+    /// Run kwf end to end on the embedded control plane: the first thing to try.
+    Demo(demo::Args),
+    /// Build the kubectl-workflow release archive for this host and render the krew manifest.
+    Dist(dist::Args),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +37,9 @@ fn main() -> ExitCode {
     let outcome = match cli.task {
         Task::Testenv(args) => testenv::run(args),
         Task::Test(args) => test::run(args),
+        Task::Bench(args) => bench::run(args),
+        Task::Demo(args) => demo::run(args),
+        Task::Dist(args) => dist::run(args),
     };
     outcome.unwrap_or_else(|error| {
         // One line: the error and its causes, no backtrace noise.
