@@ -1,4 +1,7 @@
-//! Helpers shared by the end-to-end tests in `tests/e2e/tests/`.
+//! Helpers shared by the end-to-end tests in `tests/e2e/tests/`, and the benchmark harness
+//! ([`bench`]) of `cargo xtask bench`.
+
+pub mod bench;
 
 use std::time::Duration;
 
@@ -14,8 +17,12 @@ pub async fn install_crd(client: &Client) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd = Workflow::crd();
     let name = crd.metadata.name.clone().unwrap_or_default();
-    crds.patch(&name, &PatchParams::apply("kwf-e2e").force(), &Patch::Apply(&crd))
-        .await?;
+    crds.patch(
+        &name,
+        &PatchParams::apply("kwf-e2e").force(),
+        &Patch::Apply(&crd),
+    )
+    .await?;
     let established = await_condition(crds, &name, conditions::is_crd_established());
     tokio::time::timeout(Duration::from_secs(30), established).await??;
     Ok(())
