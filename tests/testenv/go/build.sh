@@ -7,16 +7,17 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${KWF_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kwf}
-command -v go >/dev/null || { echo "testenv: the Go toolchain is missing: install Go 1.25 or newer (https://go.dev/doc/install) and retry" >&2; exit 1; }
-key=$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" "$here"/cmd/*/*.go | sha256sum | cut -c1-16)
-out="$cache/bin-$key"
-if [ -x "$out/kubectl" ] && [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/etcd" ]; then
-  echo "$out"; exit 0
-fi
 release=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$here/go.mod")
 minor=$(echo "$release" | cut -d. -f2)
 pkg=k8s.io/component-base/version
 ldflags="-s -w -X $pkg.gitVersion=$release -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+# The key covers everything that shapes the binaries: the module graph, the launcher, the flags.
+key=$( (cat "$here/go.mod" "$here/go.sum" "$here"/cmd/*/*.go; echo "$ldflags") | sha256sum | cut -c1-16)
+out="$cache/bin-$key"
+if [ -x "$out/kubectl" ] && [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/etcd" ]; then
+  echo "$out"; exit 0
+fi
+command -v go >/dev/null || { echo "testenv: the Go toolchain is missing: install Go 1.25 or newer (https://go.dev/doc/install) and retry" >&2; exit 1; }
 mkdir -p "$cache/logs" "$out.tmp"
 log="$cache/logs/go-build.log"
 echo "testenv: building Kubernetes $release control-plane binaries into $out (first time only; log: $log)" >&2
