@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
@@ -98,12 +99,13 @@ async fn apply(
                 reason,
                 note,
                 warning,
-            } => events.push((reason, note, warning)),
+                job,
+            } => events.push((reason, note, warning, job)),
         }
     }
     create_all(wf, uid, observed, &jobs, creates, ctx).await?;
-    for (reason, note, warning) in events {
-        publish(wf, reason, note, warning, ctx).await;
+    for (reason, note, warning, job) in events {
+        publish(wf, namespace, reason, note, warning, job, ctx).await;
     }
     Ok(())
 }
@@ -284,7 +286,24 @@ fn status_changes(
     Ok((!changes.is_empty()).then_some(changes))
 }
 
-async fn publish(wf: &Workflow, reason: String, note: String, warning: bool, ctx: &Context) {
+async fn publish(
+    wf: &Workflow,
+    namespace: &str,
+    reason: String,
+    note: String,
+    warning: bool,
+    job: Option<String>,
+    ctx: &Context,
+) {
+    // The step's Job as related object: `kubectl describe job` shows it, and the recorder keeps
+    // one series per Job instead of merging every step's StepStarted into the first note.
+    let secondary = job.map(|name| ObjectReference {
+        api_version: Some("batch/v1".into()),
+        kind: Some("Job".into()),
+        name: Some(name),
+        namespace: Some(namespace.to_owned()),
+        ..ObjectReference::default()
+    });
     let event = Event {
         type_: if warning {
             EventType::Warning
@@ -294,7 +313,7 @@ async fn publish(wf: &Workflow, reason: String, note: String, warning: bool, ctx
         action: reason.clone(),
         reason,
         note: Some(note),
-        secondary: None,
+        secondary,
     };
     // An event is informational: failing to record one must not fail or repeat the reconcile.
     if let Err(err) = ctx.recorder.publish(&event, &wf.object_ref(&())).await {

@@ -66,6 +66,7 @@ pub(super) fn step_started(step: &str, job: &str) -> Action {
         "StepStarted",
         format!("step \"{step}\" started: Job {job}"),
         false,
+        Some(job),
     )
 }
 
@@ -74,23 +75,24 @@ pub(super) fn step_succeeded(step: &str, job: &str) -> Action {
         "StepSucceeded",
         format!("step \"{step}\" succeeded: Job {job}"),
         false,
+        Some(job),
     )
 }
 
-pub(super) fn step_failed(message: &str) -> Action {
-    event("StepFailed", message.to_owned(), true)
+pub(super) fn step_failed(job: &str, message: &str) -> Action {
+    event("StepFailed", message.to_owned(), true, Some(job))
 }
 
-pub(super) fn step_timed_out(message: &str) -> Action {
-    event("StepTimedOut", message.to_owned(), true)
+pub(super) fn step_timed_out(job: &str, message: &str) -> Action {
+    event("StepTimedOut", message.to_owned(), true, Some(job))
 }
 
 pub(super) fn workflow_completed(message: &str) -> Action {
-    event("WorkflowCompleted", message.to_owned(), false)
+    event("WorkflowCompleted", message.to_owned(), false, None)
 }
 
 pub(super) fn workflow_failed(message: &str) -> Action {
-    event("WorkflowFailed", message.to_owned(), true)
+    event("WorkflowFailed", message.to_owned(), true, None)
 }
 
 pub(super) fn workflow_restarted(run: u32, only_failed: bool) -> Action {
@@ -103,14 +105,16 @@ pub(super) fn workflow_restarted(run: u32, only_failed: bool) -> Action {
         "WorkflowRestarted",
         format!("restart requested: {what} (run {run})"),
         false,
+        None,
     )
 }
 
-fn event(reason: &str, note: String, warning: bool) -> Action {
+fn event(reason: &str, note: String, warning: bool, job: Option<&str>) -> Action {
     Action::Event {
         reason: reason.to_owned(),
         note: truncate(note, MAX_NOTE_BYTES),
         warning,
+        job: job.map(str::to_owned),
     }
 }
 
@@ -143,7 +147,7 @@ mod tests {
 
     #[test]
     fn event_notes_fit_in_a_kubernetes_event() {
-        let Action::Event { note, .. } = step_failed(&"x".repeat(5000)) else {
+        let Action::Event { note, .. } = step_failed("j", &"x".repeat(5000)) else {
             panic!("an Event");
         };
         assert_eq!(note.len(), MAX_NOTE_BYTES);

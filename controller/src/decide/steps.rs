@@ -150,7 +150,7 @@ fn track_running(
             ctx.wf.metadata.namespace.as_deref(),
         );
         fail(entry, ctx.stamp, message.clone(), None);
-        plan.events.push(messages::step_failed(&message));
+        plan.events.push(messages::step_failed(&job_name, &message));
         return;
     };
     match &job.state {
@@ -168,11 +168,12 @@ fn track_running(
             if reason == "DeadlineExceeded" && ctx.max_step_timeout() > 0 {
                 let message = messages::timed_out(&step, ctx.max_step_timeout());
                 fail(entry, finished, message.clone(), job.exit_code);
-                plan.events.push(messages::step_timed_out(&message));
+                plan.events
+                    .push(messages::step_timed_out(&job_name, &message));
             } else {
                 let message = messages::failed(&step, &job_name, reason, message, job.exit_code);
                 fail(entry, finished, message.clone(), job.exit_code);
-                plan.events.push(messages::step_failed(&message));
+                plan.events.push(messages::step_failed(&job_name, &message));
             }
         }
         JobState::Active => {
@@ -187,7 +188,8 @@ fn track_running(
                 None => {
                     let message = messages::timed_out(&step, ctx.max_step_timeout());
                     fail(entry, ctx.stamp, message.clone(), None);
-                    plan.events.push(messages::step_timed_out(&message));
+                    plan.events
+                        .push(messages::step_timed_out(&job_name, &message));
                     plan.deletes.push(job.name.clone());
                 }
             }

@@ -81,6 +81,9 @@ pub enum Action {
         reason: String,
         note: String,
         warning: bool,
+        /// The Job a step event concerns: recorded as the event's related object, which also
+        /// keeps events of different steps from being merged into one series.
+        job: Option<String>,
     },
 }
 
