@@ -99,13 +99,15 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     /// Names of the steps that must succeed before this one starts (each at most once).
+    // An atomic list, not a `set`: server-side apply would otherwise record every entry in
+    // managedFields, about 300 KB more for 2,000 steps of three dependencies each.
+    // `validate()` reports repeats.
     #[serde(
         default,
         deserialize_with = "null_as_empty",
         skip_serializing_if = "Vec::is_empty"
     )]
     #[schemars(length(max = crate::MAX_DEPENDENCIES), inner(length(max = crate::MAX_STEP_NAME_LEN)))]
-    #[x_kube(merge_strategy = kube::core::ListMerge::Set)]
     pub depends_on: Vec<String>,
     /// Arguments to the entrypoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
