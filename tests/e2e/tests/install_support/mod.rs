@@ -1,0 +1,335 @@
+//! Helpers of tests/install.rs: the release archive from `cargo xtask dist`, krew, the deployment
+//! manifests, a kubeconfig for the controller's ServiceAccount, and the controller run as that identity.
+
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::{Api, PostParams};
+use kube::config::Kubeconfig;
+use kwf_testenv::{TestEnv, workspace_bin};
+use serde_json::json;
+
+/// Namespace and ServiceAccount of the controller in controller/deploy.
+pub const SYSTEM_NAMESPACE: &str = "kwf-system";
+pub const SERVICE_ACCOUNT: &str = "workflow-controller";
+
+/// The workspace root (commands of docs/install.md run from there).
+pub fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace dir")
+}
+
+/// A fresh directory for one test's files.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("install")
+        .join(format!("{name}-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+/// Runs a command to completion; panics with its output unless it succeeded.
+pub fn run_ok(command: &mut Command, what: &str) -> Output {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// What `cargo xtask dist` produced for this host.
+pub struct Release {
+    pub manifest: PathBuf,
+    pub archive: PathBuf,
+    /// The version without `v`.
+    pub version: String,
+}
+
+/// The release archive of the debug kubectl-workflow and its rendered krew manifest, made once per test
+/// process by `cargo xtask dist --out <tmp> --manifest <tmp>/workflow.yaml --binary <debug build>`.
+pub fn release() -> &'static Release {
+    static RELEASE: OnceLock<Release> = OnceLock::new();
+    RELEASE.get_or_init(|| {
+        let dir = scratch("dist");
+        let manifest = dir.join("workflow.yaml");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .args(["xtask", "dist", "--out"])
+            .arg(&dir)
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("--binary")
+            .arg(workspace_bin("kubectl-workflow"))
+            .current_dir(workspace_dir());
+        run_ok(&mut command, "cargo xtask dist");
+        let archive = std::fs::read_dir(&dir)
+            .expect("dist dir")
+            .flatten()
+            .map(|entry| entry.path())
+            .find(|path| path.to_string_lossy().ends_with(".tar.gz"))
+            .expect("cargo xtask dist wrote an archive");
+        let version = env!("CARGO_PKG_VERSION").to_owned();
+        Release {
+            manifest,
+            archive,
+            version,
+        }
+    })
+}
+
+/// The directory holding `kubectl-krew`, built from tests/testenv/krew (cached).
+pub fn krew_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = workspace_dir().join("tests/testenv/krew/build.sh");
+        let output = run_ok(
+            Command::new("bash").arg(&script),
+            &format!("bash {}", script.display()),
+        );
+        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        assert!(
+            dir.join("kubectl-krew").is_file(),
+            "no kubectl-krew in {}",
+            dir.display()
+        );
+        dir
+    })
+}
+
+/// A PATH of these directories only (kubectl finds plugins on PATH: nothing else may leak in).
+pub fn path_of(dirs: &[&Path]) -> OsString {
+    std::env::join_paths(dirs).expect("PATH")
+}
+
+/// The directory of the real kubectl built with the control plane.
+pub fn kubectl_dir(env: &TestEnv) -> &Path {
+    env.bin_dir()
+}
+
+/// The real kubectl, with no kubeconfig flag (set KUBECONFIG or pass --kubeconfig).
+pub fn kubectl(env: &TestEnv) -> Command {
+    let mut command = Command::new(env.bin_dir().join("kubectl"));
+    command.env_remove("KUBECONFIG");
+    command
+}
+
+/// `kubectl apply --server-side -k controller/deploy` as the cluster admin.
+pub fn apply_deploy_manifests(env: &TestEnv) -> Output {
+    let mut command = kubectl(env);
+    command
+        .env("KUBECONFIG", env.kubeconfig())
+        .args(["apply", "--server-side", "-k", "controller/deploy"])
+        .current_dir(workspace_dir());
+    run_ok(
+        &mut command,
+        "kubectl apply --server-side -k controller/deploy",
+    )
+}
+
+/// A token of kwf-system/workflow-controller from the TokenRequest API.
+pub async fn service_account_token(env: &TestEnv) -> String {
+    let accounts: Api<ServiceAccount> = Api::namespaced(env.client().await, SYSTEM_NAMESPACE);
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    accounts
+        .create_token_request(SERVICE_ACCOUNT, &PostParams::default(), &request)
+        .await
+        .expect("TokenRequest for kwf-system/workflow-controller")
+        .status
+        .expect("a token in the TokenRequest status")
+        .token
+}
+
+/// Writes a kubeconfig for the test cluster that authenticates with `token` (the admin's cluster entry,
+/// a token user) and returns its path.
+pub fn token_kubeconfig(env: &TestEnv, token: &str, dir: &Path) -> PathBuf {
+    let admin = Kubeconfig::read_from(env.kubeconfig()).expect("admin kubeconfig");
+    let cluster = admin
+        .clusters
+        .first()
+        .expect("a cluster in the admin kubeconfig");
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{ "name": SERVICE_ACCOUNT, "user": { "token": token } }],
+        "contexts": [{
+            "name": SERVICE_ACCOUNT,
+            "context": { "cluster": cluster.name, "user": SERVICE_ACCOUNT },
+        }],
+        "current-context": SERVICE_ACCOUNT,
+    });
+    let path = dir.join("service-account.kubeconfig");
+    std::fs::write(&path, config.to_string()).expect("write the kubeconfig");
+    path
+}
+
+/// Writes a copy of the admin kubeconfig whose current context uses `namespace`.
+pub fn admin_kubeconfig_in(env: &TestEnv, namespace: &str, dir: &Path) -> PathBuf {
+    let mut admin = Kubeconfig::read_from(env.kubeconfig()).expect("admin kubeconfig");
+    let current = admin.current_context.clone();
+    for named in &mut admin.contexts {
+        if Some(&named.name) == current.as_ref()
+            && let Some(context) = named.context.as_mut()
+        {
+            context.namespace = Some(namespace.to_owned());
+        }
+    }
+    let path = dir.join("admin.kubeconfig");
+    let text = serde_json::to_string(&admin).expect("serialize the kubeconfig");
+    std::fs::write(&path, text).expect("write the kubeconfig");
+    path
+}
+
+/// `kubectl auth can-i VERB RESOURCE [--subresource S] -n NAMESPACE` with a kubeconfig: the answer.
+pub fn can_i(
+    env: &TestEnv,
+    kubeconfig: &Path,
+    verb: &str,
+    resource: &str,
+    namespace: &str,
+) -> bool {
+    let (resource, subresource) = match resource.split_once('/') {
+        Some((resource, sub)) => (resource, Some(sub)),
+        None => (resource, None),
+    };
+    let mut command = kubectl(env);
+    command
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["auth", "can-i", verb, resource, "-n", namespace]);
+    if let Some(sub) = subresource {
+        command.args(["--subresource", sub]);
+    }
+    let output = command.output().expect("run kubectl auth can-i");
+    let answer = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    match (output.status.code(), answer.as_str()) {
+        (Some(0), "yes") => true,
+        (Some(1), "no") => false,
+        _ => panic!(
+            "kubectl auth can-i {verb} {resource} answered {answer:?} ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
+}
+
+/// The controller binary out of cluster as the ServiceAccount, on one namespace, with leader election on
+/// a Lease in kwf-system; killed when dropped.
+pub struct ServiceAccountController {
+    child: Child,
+    pub log: PathBuf,
+    pub identity: String,
+    pub lease: String,
+}
+
+impl ServiceAccountController {
+    pub fn start(kubeconfig: &Path, namespace: &str, dir: &Path) -> ServiceAccountController {
+        let log = dir.join("controller.log");
+        let out = File::create(&log).expect("controller log");
+        let err = out.try_clone().expect("controller log");
+        // A Lease of its own: a controller killed by an earlier run holds the default one until it expires.
+        let lease = format!("workflow-controller-{namespace}");
+        let identity = format!("install-test-{namespace}");
+        let child = Command::new(workspace_bin("workflow-controller"))
+            .env_remove("KUBECONFIG")
+            .env("RUST_LOG", "info,workflow_controller=debug")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--namespace", namespace, "--metrics-addr", "127.0.0.1:0"])
+            .args(["--leader-elect=true", "--lease-namespace", SYSTEM_NAMESPACE])
+            .args(["--lease-name", &lease, "--identity", &identity])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start workflow-controller");
+        ServiceAccountController {
+            child,
+            log,
+            identity,
+            lease,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ServiceAccountController {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The shell commands of a Markdown section (`## title` up to the next `## `), from its ```sh blocks.
+pub fn documented_commands(markdown: &str, title: &str) -> Vec<String> {
+    let heading = format!("## {title}");
+    let mut in_section = false;
+    let mut in_block = false;
+    let mut commands = Vec::new();
+    for line in markdown.lines() {
+        if line.starts_with("## ") {
+            in_section = line.trim() == heading;
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block && line.trim() == "```sh";
+            continue;
+        }
+        let command = line.trim();
+        if in_block && !command.is_empty() && !command.starts_with('#') {
+            commands.push(command.to_owned());
+        }
+    }
+    commands
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_come_from_the_sh_blocks_of_the_section_only() {
+        let doc = "## Other\n```sh\nkubectl nope\n```\n## Install\ntext\n```sh\n# a comment\nkubectl a\n\nkubectl b\n```\n\
+                   ```yaml\nkind: X\n```\n### Sub\n```sh\nkubectl c\n```\n## Next\n```sh\nkubectl d\n```\n";
+        assert_eq!(
+            documented_commands(doc, "Install"),
+            ["kubectl a", "kubectl b", "kubectl c"]
+        );
+    }
+}
