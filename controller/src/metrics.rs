@@ -23,8 +23,9 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct VerbLabels {
+struct RequestLabels {
     verb: String,
+    resource: String,
 }
 
 /// Every metric the controller exports, cheap to clone (all fields are shared handles).
@@ -35,7 +36,7 @@ pub struct Metrics {
     reconcile_duration: Histogram,
     scheduling_latency: Histogram,
     reconcile_errors: Family<KindLabels, Counter>,
-    api_requests: Family<VerbLabels, Counter>,
+    api_requests: Family<RequestLabels, Counter>,
     jobs_created: Counter,
     /// The Workflow cache of the running Controller, counted at scrape time (so deleted
     /// Workflows never linger in the gauge); None while this replica is not the leader.
@@ -80,10 +81,10 @@ impl Metrics {
             "Failed reconciles by kind of error",
             reconcile_errors.clone(),
         );
-        let api_requests = Family::<VerbLabels, Counter>::default();
+        let api_requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "api_requests",
-            "Requests to the Kubernetes API server by verb",
+            "Requests to the Kubernetes API server by verb and resource",
             api_requests.clone(),
         );
         let jobs_created = Counter::default();
@@ -123,11 +124,13 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts a request to the API server (`get`, `watch`, `create`, ...).
-    pub fn count_request(&self, verb: &str) {
+    /// Counts a request to the API server: its verb (`get`, `watch`, `create`, ...) and resource
+    /// (`jobs`, `workflows/status`, `events`, ...).
+    pub fn count_request(&self, verb: &str, resource: &str) {
         self.api_requests
-            .get_or_create(&VerbLabels {
+            .get_or_create(&RequestLabels {
                 verb: verb.to_owned(),
+                resource: resource.to_owned(),
             })
             .inc();
     }
@@ -198,7 +201,7 @@ mod tests {
         metrics.observe_reconcile(Duration::from_millis(3));
         metrics.observe_scheduling_latency(Duration::from_millis(7));
         metrics.count_error("create_job");
-        metrics.count_request("create");
+        metrics.count_request("create", "jobs");
         metrics.count_job_created();
         let text = metrics.encode();
         for needle in [
@@ -206,7 +209,7 @@ mod tests {
             "kwf_reconcile_duration_seconds_count 1",
             "kwf_step_scheduling_latency_seconds_count 1",
             "kwf_reconcile_errors_total{kind=\"create_job\"} 1",
-            "kwf_api_requests_total{verb=\"create\"} 1",
+            "kwf_api_requests_total{verb=\"create\",resource=\"jobs\"} 1",
             "kwf_jobs_created_total 1",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");

@@ -124,7 +124,8 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         self.has_token = false;
-        self.metrics.count_request(verb(&request));
+        self.metrics
+            .count_request(verb(&request), resource(request.uri().path()));
         self.inner.call(request)
     }
 }
@@ -143,6 +144,35 @@ fn verb<B>(request: &Request<B>) -> &'static str {
         "PATCH" => "patch",
         "DELETE" => "delete",
         _ => "other",
+    }
+}
+
+/// The resource of a request path, with its subresource (`jobs`, `workflows/status`, `events`),
+/// so the API cost can be told apart: Job creates, status writes, Events.
+fn resource(path: &str) -> &str {
+    let mut segments = path.trim_matches('/').split('/');
+    // /api/v1/... or /apis/<group>/<version>/...
+    let skip = match segments.next() {
+        Some("api") => 1,
+        Some("apis") => 2,
+        _ => return "other",
+    };
+    let rest: Vec<&str> = segments.skip(skip).collect();
+    let rest = match rest.as_slice() {
+        ["namespaces", _, tail @ ..] if !tail.is_empty() => tail,
+        all => all,
+    };
+    match rest {
+        [resource, _, subresource, ..] => {
+            // The one subresource the controller writes; anything else is counted with its resource.
+            if *subresource == "status" && *resource == "workflows" {
+                "workflows/status"
+            } else {
+                resource
+            }
+        }
+        [resource, ..] => resource,
+        [] => "other",
     }
 }
 
@@ -209,6 +239,29 @@ mod tests {
             verb(&req("DELETE", "/apis/batch/v1/namespaces/a/jobs/j")),
             "delete"
         );
+    }
+
+    #[test]
+    fn resources_come_from_the_path() {
+        for (path, expected) in [
+            ("/apis/batch/v1/namespaces/a/jobs", "jobs"),
+            ("/apis/batch/v1/jobs", "jobs"),
+            (
+                "/apis/kwf.dev/v1alpha1/namespaces/a/workflows/w/status",
+                "workflows/status",
+            ),
+            ("/apis/kwf.dev/v1alpha1/workflows", "workflows"),
+            ("/apis/events.k8s.io/v1/namespaces/a/events", "events"),
+            ("/api/v1/namespaces/a/pods", "pods"),
+            ("/api/v1/namespaces/a", "namespaces"),
+            (
+                "/apis/coordination.k8s.io/v1/namespaces/d/leases/l",
+                "leases",
+            ),
+            ("/version", "other"),
+        ] {
+            assert_eq!(resource(path), expected, "{path}");
+        }
     }
 
     #[tokio::test(start_paused = true)]
