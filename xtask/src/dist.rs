@@ -442,6 +442,23 @@ mod tests {
         assert_eq!(previous.sha256(Platform::new("linux", "arm64")), None);
     }
 
+    /// krew/workflow.yaml is what `dist` renders: same template, this workspace's version, and only
+    /// real checksums (a stale or hand-edited manifest fails here).
+    #[test]
+    fn the_committed_manifest_is_the_rendered_template() {
+        let committed = include_str!("../../krew/workflow.yaml");
+        let manifest = PreviousManifest::parse(committed).unwrap();
+        assert_eq!(manifest.version(), Some(env!("CARGO_PKG_VERSION")));
+        let (entries, _) =
+            choose_platforms(env!("CARGO_PKG_VERSION"), &BTreeMap::new(), Some(&manifest));
+        assert!(!entries.is_empty());
+        assert_eq!(entries.len(), manifest.spec.platforms.len());
+        assert_eq!(
+            render(TEMPLATE, env!("CARGO_PKG_VERSION"), &entries).unwrap(),
+            committed
+        );
+    }
+
     #[test]
     fn archives_win_then_the_previous_manifest_of_the_same_version() {
         let previous = PreviousManifest::parse(
