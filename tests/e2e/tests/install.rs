@@ -1,7 +1,7 @@
 //! Shipping end to end: the release archive installed with the real krew and run through the real
 //! kubectl; the deployment manifests applied to the real control plane, and the controller run out of
 //! cluster as their ServiceAccount, with exactly the permissions they grant; and every command of
-//! docs/install.md's "Install in your cluster" section, as written.
+//! README.md's "Install in your cluster" section, as written.
 
 mod install_support;
 
@@ -222,8 +222,8 @@ async fn the_controller_runs_a_workflow_as_its_service_account_with_least_privil
 #[tokio::test]
 async fn install_in_your_cluster_works_as_documented() {
     let env = TestEnv::shared();
-    let doc_path = workspace_dir().join("docs/install.md");
-    let doc = std::fs::read_to_string(&doc_path).expect("docs/install.md");
+    let doc_path = workspace_dir().join("README.md");
+    let doc = std::fs::read_to_string(&doc_path).expect("README.md");
     let commands = documented_commands(&doc, "Install in your cluster");
     let [apply, install, create] = commands.as_slice() else {
         panic!(
@@ -291,7 +291,7 @@ async fn install_in_your_cluster_works_as_documented() {
 fn documented_args(command: &str, prefix: &str) -> Vec<String> {
     let rest = command
         .strip_prefix(prefix)
-        .unwrap_or_else(|| panic!("expected `{prefix}...` in docs/install.md, found `{command}`"));
+        .unwrap_or_else(|| panic!("expected `{prefix}...` in README.md, found `{command}`"));
     rest.split_whitespace().map(str::to_owned).collect()
 }
 

@@ -20,7 +20,7 @@ use serde_json::json;
 pub const SYSTEM_NAMESPACE: &str = "kwf-system";
 pub const SERVICE_ACCOUNT: &str = "workflow-controller";
 
-/// The workspace root (commands of docs/install.md run from there).
+/// The workspace root (commands of README.md run from there).
 pub fn workspace_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
