@@ -106,8 +106,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let path = output
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| workspace.join("docs").join("benchmarks.md"));
-            std::fs::write(&path, &markdown)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            let written = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&path, &markdown));
+            if let Err(error) = written {
+                // The run took minutes: never lose its figures.
+                print!("{markdown}");
+                bail!(
+                    "cannot write {}: {error} (the report is printed above)",
+                    path.display()
+                );
+            }
             eprintln!("bench: wrote {}", path.display());
         }
     }

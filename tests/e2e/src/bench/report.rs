@@ -442,6 +442,14 @@ impl Report {
                 count / t.steps.max(1.0)
             );
         }
+        let sent: f64 = t.api.requests.iter().map(|(_, _, count)| count).sum();
+        let _ = writeln!(
+            md,
+            "\nThe controller sent {sent:.0} requests in {:.0} s: {:.1} per second on average (its client-side \
+             limit is `--qps`, default 50, burst 100).",
+            t.wall.as_secs_f64(),
+            sent / t.wall.as_secs_f64().max(1e-9)
+        );
         let _ = writeln!(
             md,
             "\nWrites (create, patch, update, delete) per step: **{:.2}** (target <= {MAX_WRITES_PER_STEP}){}.\n",
