@@ -3,13 +3,15 @@
 //! builds the release binaries, starts and stops the control plane, and writes the report.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use kwf_e2e::bench::{self, Scale, Scenario, Setup};
 use kwf_testenv::ControlPlane;
 use kwf_testenv::state::workspace_dir;
+
+use crate::cargo;
 
 #[derive(clap::Args)]
 #[command(
@@ -60,7 +62,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .join(" ");
     let scale = scale(&args);
     let workspace = workspace_dir();
-    let release = build_release(&workspace)?;
+    eprintln!("bench: building the release workflow-controller and kubectl-workflow");
+    let release = cargo::build(
+        &workspace,
+        cargo::Profile::Release,
+        &["workflow-controller", "kubectl-workflow"],
+    )?;
     let log_dir = workspace.join("target").join("kwf-bench");
     let setup = Setup {
         kubeconfig: PathBuf::new(),
@@ -149,33 +156,6 @@ fn scale(args: &Args) -> Scale {
         scale.limit = Duration::from_secs(limit);
     }
     scale
-}
-
-/// `cargo build --release -p workflow-controller -p kubectl-workflow`; returns target/release.
-fn build_release(workspace: &Path) -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("bench: building the release workflow-controller and kubectl-workflow");
-    let status = Command::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "workflow-controller",
-            "-p",
-            "kubectl-workflow",
-        ])
-        .current_dir(workspace)
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!(
-            "the release build failed ({status}): fix the build, then run `cargo xtask bench` again"
-        );
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    Ok(target.join("release"))
 }
 
 fn copy_logs(from: &Path, to: &Path) -> std::io::Result<()> {

@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use anyhow::{Context, bail};
 use kwf_testenv::state::{self, State};
 
+use crate::cargo;
 use crate::testenv;
 
 /// The namespace the demo's workflows live in; emptied at the start of each demo.
@@ -29,12 +30,15 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let workspace = state::workspace_dir();
     step("building workflow-controller and kubectl-workflow");
-    cargo_build(&workspace)?;
+    let target_bin = cargo::build(
+        &workspace,
+        cargo::Profile::Debug,
+        &["workflow-controller", "kubectl-workflow"],
+    )?;
     let dir = state::default_dir();
     let was_running = State::running(&dir).is_some();
     let plane = testenv::up(&dir)?;
-    let target = target_dir(&workspace);
-    let demo = Demo::new(&workspace, &target, &plane)?;
+    let demo = Demo::new(&workspace, &target_bin, &plane)?;
     let outcome = demo.play();
     let path_prefix = demo.path_prefix();
     demo.stop_controller();
@@ -45,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
              Stop it with: cargo xtask testenv down",
             plane.kubeconfig.display(),
             path_prefix,
-            target.join("debug/workflow-controller").display()
+            target_bin.join("workflow-controller").display()
         );
     } else {
         testenv::down(&dir)?;
@@ -63,8 +67,8 @@ struct Demo {
 }
 
 impl Demo {
-    fn new(workspace: &Path, target: &Path, plane: &State) -> anyhow::Result<Demo> {
-        let target_bin = target.join("debug");
+    fn new(workspace: &Path, target_bin: &Path, plane: &State) -> anyhow::Result<Demo> {
+        let target_bin = target_bin.to_path_buf();
         let mut paths = vec![target_bin.clone(), plane.bin_dir.clone()];
         paths.extend(std::env::split_paths(
             &std::env::var_os("PATH").unwrap_or_default(),
@@ -231,30 +235,4 @@ impl ExpectExit for i32 {
 
 fn step(what: &str) {
     eprintln!("\n==> {what}");
-}
-
-fn cargo_build(workspace: &Path) -> anyhow::Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "workflow-controller",
-            "-p",
-            "kubectl-workflow",
-        ])
-        .current_dir(workspace)
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("cargo build -p workflow-controller -p kubectl-workflow failed");
-    }
-    Ok(())
-}
-
-fn target_dir(workspace: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"))
 }

@@ -19,6 +19,8 @@ use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::cargo;
+
 /// The plugin's executable, also the name kubectl and krew look it up by.
 const BIN: &str = "kubectl-workflow";
 
@@ -282,20 +284,8 @@ fn workspace_dir() -> PathBuf {
 
 /// `cargo build --release` of the plugin; returns the binary's path.
 fn build_release(workspace: &Path) -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("dist: cargo build --release --locked -p {BIN}");
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "--locked", "-p", BIN, "--bin", BIN])
-        .current_dir(workspace)
-        .status()
-        .with_context(|| format!("cannot run {} build", cargo.to_string_lossy()))?;
-    if !status.success() {
-        bail!("cargo build --release -p {BIN} failed ({status}); fix the build and rerun dist");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    Ok(target.join("release").join(BIN))
+    Ok(cargo::build(workspace, cargo::Profile::Release, &[BIN])?.join(BIN))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's tasks (an alias in .cargo/config.toml). One module per subcommand.
 
 mod bench;
+mod cargo;
 mod demo;
 mod dist;
 mod test;
