@@ -108,7 +108,9 @@ fn explain_status(status: &Status, op: &Op<'_>, at: &Endpoint<'_>) -> String {
             (WORKFLOWS, Some(name)) => format!(
                 "workflow \"{name}\" not found {}; list them with `kubectl workflow list{}`",
                 op.scope(),
-                op.namespace.map(|ns| format!(" -n {ns}")).unwrap_or_default()
+                op.namespace
+                    .map(|ns| format!(" -n {ns}"))
+                    .unwrap_or_default()
             ),
             (resource, Some(name)) => format!("{resource} \"{name}\" not found {}", op.scope()),
             (resource, None) => format!("{resource} not found {}: {message}", op.scope()),
@@ -140,7 +142,11 @@ fn explain_status(status: &Status, op: &Op<'_>, at: &Endpoint<'_>) -> String {
             op.verb, op.resource
         );
     }
-    let code = if status.code > 0 { format!(" ({})", status.code) } else { String::new() };
+    let code = if status.code > 0 {
+        format!(" ({})", status.code)
+    } else {
+        String::new()
+    };
     format!("{} {} failed{code}: {message}", op.verb, op.resource)
 }
 
@@ -303,7 +309,8 @@ mod tests {
     #[test]
     fn the_plain_text_404_of_an_unserved_path_means_the_crd_is_missing() {
         // What kube makes of the API server's `404 page not found` body.
-        let status = Status::failure("404 page not found", "Failed to parse error data").with_code(404);
+        let status =
+            Status::failure("404 page not found", "Failed to parse error data").with_code(404);
         let err = kube::Error::Api(Box::new(status));
         let line = explain(&err, &get_wf(), &AT);
         assert_eq!(
