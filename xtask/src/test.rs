@@ -11,7 +11,7 @@ use crate::testenv;
 #[derive(clap::Args)]
 #[command(
     after_help = "Starts the control plane unless `cargo xtask testenv up` already runs one (that one is \
-left running), runs `cargo test --workspace <ARGS>` with KWF_TESTENV_DIR pointing at it, stops the control \
+left running), builds the workspace's binaries, runs `cargo test --workspace --no-fail-fast <ARGS>` with KWF_TESTENV_DIR pointing at it, stops the control \
 plane it started (also when tests fail) and exits with the tests' exit code."
 )]
 pub struct Args {
@@ -22,15 +22,24 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // End-to-end tests run the workspace's binaries (workflow-controller, kubectl-workflow) as
+    // processes; `cargo test` builds a package's binaries only for that package's own tests.
+    let bins = Command::new(cargo_path())
+        .args(["build", "--locked", "--workspace", "--bins"])
+        .status()
+        .context("cannot run cargo build")?;
+    if !bins.success() {
+        anyhow::bail!("cargo build --workspace --bins failed ({bins}): fix the build and retry");
+    }
     let dir = state::default_dir();
     let started_here = State::running(&dir).is_none();
     testenv::up(&dir)?;
     // Ctrl-C reaches cargo (same process group) and ends the tests; this process must live on to stop the
     // control plane, so it only notes the signal (handlers, unlike "ignore", are reset for the child).
     ignore_interrupts_but_not_in_children();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let cargo = cargo_path();
     let mut command = Command::new(&cargo);
-    command.arg("test");
+    command.args(["test", "--no-fail-fast"]);
     if !selects_packages(&args.cargo_args) {
         command.arg("--workspace");
     }
@@ -44,6 +53,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let code = status?.code().unwrap_or(1);
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+fn cargo_path() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
 /// Whether the arguments for cargo (before any `--` for the test binaries) pick packages themselves.

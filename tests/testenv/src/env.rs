@@ -157,7 +157,7 @@ extern "C" fn stop_owned_at_exit() {
 }
 
 /// Path of a binary of this workspace (e.g. `workflow-controller`, `kubectl-workflow`), found beside the
-/// running test executable (`target/debug`), as `cargo test --workspace` builds every member's binaries.
+/// running test executable (`target/debug`), where `cargo xtask test` builds every member's binaries first.
 ///
 /// # Panics
 /// If the binary is absent, saying how to build it.
@@ -172,7 +172,7 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.is_file(),
-        "kwf-testenv: {} does not exist: build it with `cargo build --bin {name}` (or run `cargo test --workspace`)",
+        "kwf-testenv: {} does not exist: build it with `cargo build --bin {name}` (or run the tests with `cargo xtask test`, which builds every binary first)",
         path.display()
     );
     path
