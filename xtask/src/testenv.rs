@@ -81,7 +81,9 @@ pub fn up(dir: &Path) -> anyhow::Result<State> {
     let log_path = logs.join("serve.log");
     let log =
         File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
-    let exe = std::env::current_exe().context("cannot locate the xtask executable")?;
+    // /proc/self/exe, not current_exe(): it still runs this very program when cargo has since
+    // rebuilt (replaced) target/debug/xtask, whose old path then reads "xtask (deleted)".
+    let exe = PathBuf::from("/proc/self/exe");
     let mut command = Command::new(&exe);
     command
         .args(["testenv", "serve", "--dir"])
