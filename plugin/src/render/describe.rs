@@ -44,15 +44,11 @@ fn overview(view: &View<'_>, painter: Painter) -> String {
         .map(|(k, v)| clean(&format!("{k}={v}")).into_owned())
         .collect();
     let look = workflow_look(view.phase);
-    let message = status
-        .and_then(|s| s.message.as_deref())
-        .map(|m| clean(m).into_owned())
-        .filter(|m| !m.is_empty());
     let timeout = match view.wf.spec.max_step_timeout {
         -1 => "unlimited".to_owned(),
         seconds => format!("{seconds}s"),
     };
-    fields::render(&[
+    let mut list = vec![
         Field::new("Name", clean(view.name())),
         Field::new("Namespace", clean(view.namespace().unwrap_or(NONE))),
         Field::lines("Labels", labels),
@@ -62,23 +58,15 @@ fn overview(view: &View<'_>, painter: Painter) -> String {
             time::when(meta.creation_timestamp.as_ref(), view.now),
         ),
         Field::new("Phase", painter.paint(look.word, look.ansi)),
-        Field::new("Message", message.unwrap_or_else(|| NONE.into())),
+        Field::new("Message", view.message_text()),
         Field::new("Max Step Timeout", timeout),
-        Field::new(
-            "Started",
-            time::when(status.and_then(|s| s.started_at.as_ref()), view.now),
-        ),
-        Field::new(
-            "Finished",
-            time::when(status.and_then(|s| s.finished_at.as_ref()), view.now),
-        ),
-        Field::new(
-            "Duration",
-            view.seconds().map_or_else(|| NONE.into(), time::compact),
-        ),
-        Field::new("Progress", view.progress_text()),
-        Field::new("Restarts", status.map_or(0, |s| s.run).to_string()),
-    ])
+    ];
+    list.extend(fields::run(view));
+    list.push(Field::new(
+        "Restarts",
+        status.map_or(0, |s| s.run).to_string(),
+    ));
+    fields::render(&list)
 }
 
 /// One row per step, in dependency order (spec order when the spec is invalid).

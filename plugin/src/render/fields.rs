@@ -1,6 +1,10 @@
 //! `Label:  value` blocks as kubectl describe prints them, values aligned after the longest
 //! label; a value of several lines continues under the first.
 
+use super::model::View;
+use super::text::NONE;
+use super::time;
+
 /// One field: its label and its lines (at least one).
 pub(crate) struct Field {
     label: &'static str,
@@ -23,6 +27,27 @@ impl Field {
             Field { label, lines }
         }
     }
+}
+
+/// Started, Finished, Duration and Progress of the current run: the graph header and describe
+/// show the same four.
+pub(crate) fn run(view: &View<'_>) -> [Field; 4] {
+    let status = view.status;
+    [
+        Field::new(
+            "Started",
+            time::when(status.and_then(|s| s.started_at.as_ref()), view.now),
+        ),
+        Field::new(
+            "Finished",
+            time::when(status.and_then(|s| s.finished_at.as_ref()), view.now),
+        ),
+        Field::new(
+            "Duration",
+            view.seconds().map_or_else(|| NONE.into(), time::compact),
+        ),
+        Field::new("Progress", view.progress_text()),
+    ]
 }
 
 pub(crate) fn render(fields: &[Field]) -> String {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use kwf_api::{StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowStatus};
 
+use super::text::{NONE, clean};
 use super::time;
 
 pub(crate) struct View<'a> {
@@ -81,6 +82,15 @@ impl<'a> View<'a> {
             .filter(|s| s.is_some_and(|s| s.phase == StepPhase::Succeeded))
             .count();
         (succeeded, self.len())
+    }
+
+    /// The status message on one line, or `-` when there is none.
+    pub(crate) fn message_text(&self) -> String {
+        self.status
+            .and_then(|s| s.message.as_deref())
+            .map(|m| clean(m).into_owned())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| NONE.into())
     }
 
     /// `3/5`, counted from the steps themselves so it always matches the lines shown.

@@ -30,32 +30,19 @@ pub(crate) fn render(wf: &Workflow, style: Style, now: Timestamp) -> String {
 
 /// Name, namespace, phase, message, times, duration and progress of the workflow.
 pub(crate) fn header(view: &View<'_>, painter: Painter) -> String {
-    let status = view.status;
     let look = workflow_look(view.phase);
-    let message = status
-        .and_then(|s| s.message.as_deref())
-        .map(|m| clean(m).into_owned())
-        .filter(|m| !m.is_empty());
-    fields::render(&[
+    let mut list = vec![
         Field::new("Name", clean(view.name())),
         Field::new("Namespace", clean(view.namespace().unwrap_or(NONE))),
         Field::new("Phase", painter.paint(look.word, look.ansi)),
-        Field::new("Message", message.unwrap_or_else(|| NONE.into())),
+        Field::new("Message", view.message_text()),
         Field::new(
             "Created",
             time::when(view.wf.metadata.creation_timestamp.as_ref(), view.now),
         ),
-        Field::new(
-            "Started",
-            time::when(status.and_then(|s| s.started_at.as_ref()), view.now),
-        ),
-        Field::new(
-            "Finished",
-            time::when(status.and_then(|s| s.finished_at.as_ref()), view.now),
-        ),
-        Field::new("Duration", duration(view.seconds())),
-        Field::new("Progress", view.progress_text()),
-    ])
+    ];
+    list.extend(fields::run(view));
+    fields::render(&list)
 }
 
 fn duration(seconds: Option<i64>) -> String {
