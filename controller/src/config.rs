@@ -40,14 +40,32 @@ pub struct Config {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
 
-    /// Sustained requests per second to the API server.
-    #[arg(long, default_value_t = 50.0, env = "WORKFLOW_CONTROLLER_QPS")]
+    /// Sustained requests per second to the API server (the server's own priority and fairness
+    /// protects it; this limit stops a runaway loop). 0 means unlimited.
+    #[arg(long, default_value_t = 200.0, env = "WORKFLOW_CONTROLLER_QPS")]
     pub qps: f64,
 
-    /// Requests allowed in a burst above --qps.
-    #[arg(long, default_value_t = 100, env = "WORKFLOW_CONTROLLER_BURST",
+    /// Requests allowed in a burst above --qps: enough for a thousand workflows submitted at once
+    /// to start without waiting.
+    #[arg(long, default_value_t = 1000, env = "WORKFLOW_CONTROLLER_BURST",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub burst: u32,
+
+    /// Sustained Events per second, on a client and budget of their own: Events are published
+    /// in the background and never delay Job creates or status writes.
+    #[arg(long, default_value_t = 50.0, env = "WORKFLOW_CONTROLLER_EVENT_QPS")]
+    pub event_qps: f64,
+
+    /// Events allowed in a burst above --event-qps.
+    #[arg(long, default_value_t = 100, env = "WORKFLOW_CONTROLLER_EVENT_BURST",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub event_burst: u32,
+
+    /// Record StepStarted and StepSucceeded Events, two per step. Failed and timed-out steps and
+    /// the workflow's end are always recorded; false halves the API writes of large runs.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", env = "WORKFLOW_CONTROLLER_STEP_EVENTS")]
+    pub step_events: bool,
 
     /// Log format; the level is set with RUST_LOG (default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "WORKFLOW_CONTROLLER_LOG_FORMAT")]
@@ -149,8 +167,11 @@ mod tests {
         let config = parse(&[]);
         assert_eq!(config.namespace, None);
         assert_eq!(config.concurrency, 16);
-        assert_eq!(config.qps, 50.0);
-        assert_eq!(config.burst, 100);
+        assert_eq!(config.qps, 200.0);
+        assert_eq!(config.burst, 1000);
+        assert_eq!(config.event_qps, 50.0);
+        assert_eq!(config.event_burst, 100);
+        assert!(config.step_events);
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.metrics_addr, "0.0.0.0:8080".parse().unwrap());
         assert!(config.leader_elect);
@@ -162,6 +183,12 @@ mod tests {
     fn leader_election_can_be_switched_off_with_a_value() {
         assert!(!parse(&["--leader-elect=false"]).leader_elect);
         assert!(parse(&["--leader-elect"]).leader_elect);
+    }
+
+    #[test]
+    fn step_events_can_be_switched_off() {
+        assert!(!parse(&["--step-events=false"]).step_events);
+        assert!(parse(&["--step-events"]).step_events);
     }
 
     #[test]

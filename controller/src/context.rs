@@ -1,14 +1,15 @@
-//! What every reconcile shares: the client, the event recorder, metrics and the Job cache.
+//! What every reconcile shares: the client, the event queue, metrics and the Job cache.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
 
+use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::observe::JobCache;
+use crate::written::StatusWrites;
 
 /// Name under which the controller writes (field manager) and reports events.
 pub const MANAGER: &str = "workflow-controller";
@@ -17,9 +18,11 @@ pub const MANAGER: &str = "workflow-controller";
 /// tests can run reconcile() against any client and cache.
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
+    pub events: Events,
     pub metrics: Metrics,
     pub jobs: JobCache,
+    /// Status writes the Workflow watch has not shown back yet.
+    pub written: StatusWrites,
     /// This process's identity: written on every Job it creates (`kwf.dev/created-by`).
     pub identity: String,
     /// Consecutive failed reconciles per Workflow uid, for the retry backoff.
@@ -27,16 +30,19 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, metrics: Metrics, jobs: JobCache, identity: String) -> Self {
-        let reporter = Reporter {
-            controller: MANAGER.to_owned(),
-            instance: Some(identity.clone()),
-        };
+    pub fn new(
+        client: Client,
+        events: Events,
+        metrics: Metrics,
+        jobs: JobCache,
+        identity: String,
+    ) -> Self {
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            events,
             client,
             metrics,
             jobs,
+            written: StatusWrites::default(),
             identity,
             failures: Mutex::default(),
         }

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod observe;
@@ -17,6 +18,7 @@ pub mod reconcile;
 pub mod run;
 pub mod server;
 pub mod telemetry;
+pub mod written;
 
 pub use config::Config;
 pub use error::Error;

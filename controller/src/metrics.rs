@@ -38,6 +38,8 @@ pub struct Metrics {
     reconcile_errors: Family<KindLabels, Counter>,
     api_requests: Family<RequestLabels, Counter>,
     jobs_created: Counter,
+    events_dropped: Counter,
+    events_failed: Counter,
     /// The Workflow cache of the running Controller, counted at scrape time (so deleted
     /// Workflows never linger in the gauge); None while this replica is not the leader.
     workflow_store: Arc<RwLock<Option<Store<Workflow>>>>,
@@ -93,6 +95,18 @@ impl Metrics {
             "Jobs created for steps",
             jobs_created.clone(),
         );
+        let events_dropped = Counter::default();
+        registry.register(
+            "events_dropped",
+            "Events not recorded because the event queue was full",
+            events_dropped.clone(),
+        );
+        let events_failed = Counter::default();
+        registry.register(
+            "events_failed",
+            "Events the API server refused or did not answer",
+            events_failed.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             workflows,
@@ -101,6 +115,8 @@ impl Metrics {
             reconcile_errors,
             api_requests,
             jobs_created,
+            events_dropped,
+            events_failed,
             workflow_store: Arc::default(),
         }
     }
@@ -138,6 +154,21 @@ impl Metrics {
     /// Counts a Job this process created.
     pub fn count_job_created(&self) {
         self.jobs_created.inc();
+    }
+
+    /// Counts an Event dropped because the event queue was full.
+    pub fn count_event_dropped(&self) {
+        self.events_dropped.inc();
+    }
+
+    /// Counts an Event whose create failed.
+    pub fn count_event_failed(&self) {
+        self.events_failed.inc();
+    }
+
+    /// Events dropped so far.
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped.get()
     }
 
     /// Points the by-phase gauge at the running Controller's Workflow cache (None when standing by).
@@ -203,6 +234,8 @@ mod tests {
         metrics.count_error("create_job");
         metrics.count_request("create", "jobs");
         metrics.count_job_created();
+        metrics.count_event_dropped();
+        metrics.count_event_failed();
         let text = metrics.encode();
         for needle in [
             "kwf_workflows{phase=\"Started\"} 0",
@@ -211,6 +244,8 @@ mod tests {
             "kwf_reconcile_errors_total{kind=\"create_job\"} 1",
             "kwf_api_requests_total{verb=\"create\",resource=\"jobs\"} 1",
             "kwf_jobs_created_total 1",
+            "kwf_events_dropped_total 1",
+            "kwf_events_failed_total 1",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

@@ -2,16 +2,18 @@
 //! caught up with yet (Jobs this process just created), and the bookkeeping fed by the Job
 //! watch (when each Job was first seen finished, failed Jobs' exit codes).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
 use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
 use kube::api::{Api, ListParams};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Client, ResourceExt};
+
+use kwf_api::Workflow;
 
 use crate::decide::{JobState, ObservedJob};
 use crate::error::Error;
@@ -30,6 +32,9 @@ pub struct JobCache {
 
 #[derive(Default)]
 struct Bookkeeping {
+    /// The names of the cached Jobs each Workflow (by uid) controls, so a reconcile reads its
+    /// own Jobs without scanning the whole cache.
+    owned: HashMap<String, BTreeSet<String>>,
     /// Jobs created by this process and not yet seen by the watch, by Workflow uid.
     expected: HashMap<String, Vec<Expected>>,
     /// When the watch first showed each finished Job (by Job uid): the start of the step
@@ -48,9 +53,22 @@ struct Expected {
 impl JobCache {
     /// Wraps the reflector store of Jobs.
     pub fn new(store: Store<Job>) -> Self {
-        Self {
+        let cache = Self {
             store,
             inner: Arc::default(),
+        };
+        cache.reindex();
+        cache
+    }
+
+    /// Rebuilds the owner index from the store: after a (re)list, when Jobs deleted meanwhile
+    /// left the store without a Delete event.
+    fn reindex(&self) {
+        let jobs = self.store.state();
+        let mut book = self.book();
+        book.owned.clear();
+        for job in &jobs {
+            index(&mut book, job);
         }
     }
 
@@ -66,31 +84,51 @@ impl JobCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Feeds one event of the Job watch (after the store applied it).
-    pub fn on_event(&self, event: &watcher::Event<Job>) {
+    /// Feeds one event of the Job watch (after the store applied it). True when the event can
+    /// change a decision, so the owning Workflow needs a reconcile: a Job first seen finished,
+    /// being deleted or gone, one this process did not create, or any Job of a (re)list.
+    /// A Job's other updates (pod created, ready counts, a finished Job's later status) are
+    /// left out: they were half of all reconciles at scale and never change what decide() does.
+    pub fn on_event(&self, event: &watcher::Event<Job>) -> bool {
         match event {
-            watcher::Event::Apply(job) | watcher::Event::InitApply(job) => self.on_seen(job),
+            watcher::Event::Apply(job) => self.on_seen(job),
+            watcher::Event::InitApply(job) => {
+                self.on_seen(job);
+                true
+            }
             watcher::Event::Delete(job) => {
                 let mut book = self.book();
                 forget_expected(&mut book, job);
+                unindex(&mut book, job);
                 if let Some(uid) = job.metadata.uid.as_deref() {
                     book.finished_seen.remove(uid);
                     book.exit_codes.remove(uid);
                 }
+                true
             }
-            watcher::Event::Init | watcher::Event::InitDone => {}
+            // The store has just swapped in the new list.
+            watcher::Event::InitDone => {
+                self.reindex();
+                false
+            }
+            watcher::Event::Init => false,
         }
     }
 
-    fn on_seen(&self, job: &Job) {
+    fn on_seen(&self, job: &Job) -> bool {
         let finished = jobs::observe(job).is_some_and(|observed| observed.state.is_finished());
+        let deleting = job.metadata.deletion_timestamp.is_some();
         let mut book = self.book();
-        forget_expected(&mut book, job);
+        let was_expected = forget_expected(&mut book, job);
+        let newly_indexed = index(&mut book, job);
+        let mut newly_finished = false;
         if finished && let Some(uid) = job.metadata.uid.as_deref() {
-            book.finished_seen
-                .entry(uid.to_owned())
-                .or_insert_with(Instant::now);
+            book.finished_seen.entry(uid.to_owned()).or_insert_with(|| {
+                newly_finished = true;
+                Instant::now()
+            });
         }
+        newly_finished || deleting || (newly_indexed && !was_expected)
     }
 
     /// Remembers a Job this process created for the Workflow with uid `owner`, until the watch
@@ -108,13 +146,18 @@ impl JobCache {
 
     /// The Jobs of the Workflow with uid `owner`: those in the cache (controlled by it) plus
     /// those created and not yet seen back.
+    /// Linear in that Workflow's Jobs, not in the cache's.
     pub fn observed(&self, namespace: &str, owner: &str) -> Vec<ObservedJob> {
-        let cached = self.store.state_filter(|job| {
-            job.namespace().as_deref() == Some(namespace) && controlled_by(job, owner)
-        });
-        let mut observed: Vec<ObservedJob> =
-            cached.iter().filter_map(|job| jobs::observe(job)).collect();
         let mut book = self.book();
+        let mut observed: Vec<ObservedJob> = book
+            .owned
+            .get(owner)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| self.store.get(&ObjectRef::new(name).within(namespace)))
+            .filter(|job| controlled_by(job, owner))
+            .filter_map(|job| jobs::observe(&job))
+            .collect();
         if let Some(expected) = book.expected.get_mut(owner) {
             expected.retain(|e| e.since.elapsed() < EXPECTATION_TTL);
             for e in expected.iter() {
@@ -172,18 +215,53 @@ impl JobCache {
     }
 }
 
-fn forget_expected(book: &mut Bookkeeping, job: &Job) {
+/// Adds the Job to its owners' index; true when it was not there yet.
+fn index(book: &mut Bookkeeping, job: &Job) -> bool {
+    let Some(name) = job.metadata.name.as_deref() else {
+        return false;
+    };
+    let mut added = false;
+    for owner in owners(job) {
+        added |= book
+            .owned
+            .entry(owner.to_owned())
+            .or_default()
+            .insert(name.to_owned());
+    }
+    added
+}
+
+fn unindex(book: &mut Bookkeeping, job: &Job) {
     let Some(name) = job.metadata.name.as_deref() else {
         return;
     };
     for owner in owners(job) {
+        if let Some(names) = book.owned.get_mut(owner) {
+            names.remove(name);
+            if names.is_empty() {
+                book.owned.remove(owner);
+            }
+        }
+    }
+}
+
+/// Forgets the Job as expected (the watch has shown it); true when it was.
+fn forget_expected(book: &mut Bookkeeping, job: &Job) -> bool {
+    let Some(name) = job.metadata.name.as_deref() else {
+        return false;
+    };
+    let mut was_expected = false;
+    for owner in owners(job) {
         if let Some(expected) = book.expected.get_mut(owner) {
+            let before = expected.len();
             expected.retain(|e| e.name != name);
+            was_expected |= expected.len() < before;
             if expected.is_empty() {
                 book.expected.remove(owner);
             }
         }
     }
+    was_expected
 }
 
 fn owners(job: &Job) -> impl Iterator<Item = &str> {
@@ -233,18 +311,54 @@ fn pick_exit_code(pods: &[Pod]) -> Option<i32> {
         .or_else(|| codes.first().copied())
 }
 
-/// Keeps the cache small: a Job's pod template and managed fields are never read.
+/// Keeps the cache small: only what [`jobs::observe`] reads stays (names, labels, owners, the
+/// inherited-labels annotation, timestamps, and the finish conditions); the spec, managed fields
+/// and the rest of the status are never read.
 pub fn strip(job: &mut Job) {
-    job.metadata.managed_fields = None;
-    if let Some(spec) = job.spec.as_mut() {
-        spec.template = Default::default();
+    let meta = &mut job.metadata;
+    meta.managed_fields = None;
+    meta.finalizers = None;
+    meta.generate_name = None;
+    meta.generation = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|key, _| key == jobs::ANNOTATION_INHERITED_LABELS);
+    }
+    job.spec = None;
+    if let Some(status) = job.status.as_mut() {
+        let conditions = status.conditions.take().map(|conditions| {
+            conditions
+                .into_iter()
+                .filter(|c| c.status == "True")
+                .map(|c| JobCondition {
+                    last_probe_time: None,
+                    ..c
+                })
+                .collect()
+        });
+        *status = JobStatus {
+            conditions,
+            completion_time: status.completion_time.take(),
+            ..JobStatus::default()
+        };
+    }
+}
+
+/// kubectl's copy of the applied manifest: as large as the spec, and never read here.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Keeps the Workflow cache small: managed fields and kubectl's last-applied annotation are
+/// never read (for a 2,000-step Workflow they are larger than the spec and status together).
+pub fn strip_workflow(wf: &mut Workflow) {
+    wf.metadata.managed_fields = None;
+    if let Some(annotations) = wf.metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::batch::v1::{JobCondition, JobSpec, JobStatus};
+    use k8s_openapi::api::batch::v1::JobSpec;
     use k8s_openapi::api::core::v1::{
         ContainerState, ContainerStateTerminated, ContainerStatus, PodStatus,
     };
@@ -378,12 +492,142 @@ mod tests {
     }
 
     #[test]
-    fn stripping_drops_the_pod_template_and_managed_fields() {
-        let mut job = job("a", "wf-1", false);
+    fn stripping_keeps_exactly_what_observe_reads() {
+        let mut job = job("a", "wf-1", true);
         job.metadata.managed_fields = Some(vec![Default::default()]);
+        job.metadata.annotations = Some(
+            [
+                (jobs::ANNOTATION_INHERITED_LABELS, "team"),
+                ("kwf.dev/created-by", "replica-a"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        );
         job.spec.as_mut().unwrap().template.metadata = Some(ObjectMeta::default());
+        let status = job.status.as_mut().unwrap();
+        status.succeeded = Some(1);
+        status.conditions.as_mut().unwrap().push(JobCondition {
+            type_: "SuccessCriteriaMet".into(),
+            status: "False".into(),
+            ..Default::default()
+        });
+        let before = jobs::observe(&job).unwrap();
+
         strip(&mut job);
+        assert_eq!(
+            jobs::observe(&job).unwrap(),
+            before,
+            "observe sees the same Job"
+        );
         assert!(job.metadata.managed_fields.is_none());
-        assert!(job.spec.unwrap().template.metadata.is_none());
+        assert!(job.spec.is_none());
+        assert_eq!(job.metadata.annotations.as_ref().unwrap().len(), 1);
+        let status = job.status.unwrap();
+        assert_eq!(status.succeeded, None);
+        assert_eq!(
+            status.conditions.unwrap().len(),
+            1,
+            "only holding conditions stay"
+        );
+    }
+
+    #[test]
+    fn only_events_that_can_change_a_decision_trigger_a_reconcile() {
+        let cache = cache_with(&[]);
+        let running = job("a", "wf-1", false);
+        cache.expect("wf-1", jobs::observe(&running).unwrap());
+        assert!(
+            !cache.on_event(&watcher::Event::Apply(running.clone())),
+            "our own create coming back"
+        );
+        assert!(
+            !cache.on_event(&watcher::Event::Apply(running.clone())),
+            "a running Job's update"
+        );
+        let done = job("a", "wf-1", true);
+        assert!(
+            cache.on_event(&watcher::Event::Apply(done.clone())),
+            "first seen finished"
+        );
+        assert!(
+            !cache.on_event(&watcher::Event::Apply(done.clone())),
+            "a finished Job's later update"
+        );
+        let mut deleting = done.clone();
+        deleting.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+        );
+        assert!(
+            cache.on_event(&watcher::Event::Apply(deleting)),
+            "being deleted"
+        );
+        assert!(cache.on_event(&watcher::Event::Delete(done)), "gone");
+        assert!(
+            cache.on_event(&watcher::Event::Apply(job("b", "wf-1", false))),
+            "a Job this process did not create"
+        );
+        assert!(
+            cache.on_event(&watcher::Event::InitApply(job("b", "wf-1", false))),
+            "a re-list"
+        );
+        assert!(!cache.on_event(&watcher::Event::InitDone));
+    }
+
+    #[test]
+    fn stripping_a_workflow_keeps_our_annotations() {
+        let mut wf = Workflow::new(
+            "wf",
+            kwf_api::WorkflowSpec {
+                max_step_timeout: -1,
+                containers: Vec::new(),
+            },
+        );
+        wf.metadata.managed_fields = Some(vec![Default::default()]);
+        wf.metadata.annotations = Some(
+            [(LAST_APPLIED, "{}"), ("kwf.dev/restartedAt", "now")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        );
+        strip_workflow(&mut wf);
+        assert!(wf.metadata.managed_fields.is_none());
+        let annotations = wf.metadata.annotations.unwrap();
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            ["kwf.dev/restartedAt"]
+        );
+    }
+
+    #[test]
+    fn a_workflows_jobs_are_found_through_the_index_and_deletes_leave_it() {
+        let (store, mut writer) = reflector::store();
+        let cache = JobCache::new(store);
+        for event in [
+            watcher::Event::Init,
+            watcher::Event::InitApply(job("a", "wf-1", false)),
+            watcher::Event::InitApply(job("b", "wf-1", false)),
+            watcher::Event::InitDone,
+        ] {
+            writer.apply_watcher_event(&event);
+            cache.on_event(&event);
+        }
+        assert_eq!(cache.observed("ns", "wf-1").len(), 2);
+        let gone = watcher::Event::Delete(job("a", "wf-1", false));
+        writer.apply_watcher_event(&gone);
+        cache.on_event(&gone);
+        let names: Vec<String> = cache
+            .observed("ns", "wf-1")
+            .into_iter()
+            .map(|j| j.name)
+            .collect();
+        assert_eq!(names, ["b"]);
+        // A re-list that no longer holds b (deleted while the watch was down): the index follows.
+        for event in [watcher::Event::Init, watcher::Event::InitDone] {
+            writer.apply_watcher_event(&event);
+            cache.on_event(&event);
+        }
+        assert!(cache.observed("ns", "wf-1").is_empty());
+        assert!(cache.book().owned.is_empty());
     }
 }

@@ -9,7 +9,6 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use kwf_api::{LABEL_STEP, Workflow, WorkflowStatus};
 use serde_json::{Map, Value, json};
@@ -17,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::context::{Context, MANAGER};
 use crate::decide::{self, Action as Planned, ObservedJob};
 use crate::error::{Error, has_status};
+use crate::events::Pending;
 use crate::jobs::{self, ANNOTATION_INHERITED_LABELS};
 
 /// Annotation on every Job this controller creates: which replica created it (pod name or
@@ -29,6 +29,8 @@ const CREATE_PARALLELISM: usize = 16;
 /// Reconciles one Workflow: the whole behaviour lives in [`decide::decide`]; this applies it.
 pub async fn reconcile(wf: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
+    // Our own last status write, if the watch has not delivered it yet.
+    let wf = ctx.written.current(wf);
     let namespace = wf.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let uid = wf.uid().ok_or(Error::MissingMetadata("uid"))?;
 
@@ -93,19 +95,14 @@ async fn apply(
                 labels,
                 inherited,
             } => patch_labels(&jobs, &name, &labels, &inherited).await?,
-            Planned::PatchStatus(status) => patch_status(wf, namespace, &status, ctx).await?,
+            Planned::PatchStatus(status) => patch_status(wf, namespace, uid, *status, ctx).await?,
             // Events describe what the status records: publish them once it is written.
-            Planned::Event {
-                reason,
-                note,
-                warning,
-                job,
-            } => events.push((reason, note, warning, job)),
+            event @ Planned::Event { .. } => events.push(event),
         }
     }
     create_all(wf, uid, observed, &jobs, creates, ctx).await?;
-    for (reason, note, warning, job) in events {
-        publish(wf, namespace, reason, note, warning, job, ctx).await;
+    for event in events {
+        publish(wf, namespace, event, ctx);
     }
     Ok(())
 }
@@ -237,15 +234,15 @@ async fn patch_labels(
 async fn patch_status(
     wf: &Workflow,
     namespace: &str,
-    status: &WorkflowStatus,
+    uid: &str,
+    status: WorkflowStatus,
     ctx: &Context,
 ) -> Result<(), Error> {
     let current = wf.status.clone().unwrap_or_default();
-    let Some(changes) = status_changes(&current, status)? else {
+    let Some(changes) = status_changes(current, status.clone())? else {
         return Ok(());
     };
     let name = wf.name_any();
-    let api: Api<Workflow> = Api::namespaced(ctx.client.clone(), namespace);
     let patch = json!({
         "metadata": { "resourceVersion": wf.resource_version() },
         "status": changes,
@@ -254,24 +251,57 @@ async fn patch_status(
         field_manager: Some(MANAGER.to_owned()),
         ..Default::default()
     };
-    api.patch_status(&name, &params, &Patch::Merge(&patch))
+    // Built by hand rather than with Api::patch_status so that the response (the whole
+    // Workflow, 660 KiB for 2,000 steps) is not parsed: the watch brings the new version anyway.
+    let request = kube::core::Request::new(Workflow::url_path(&(), Some(namespace)))
+        .patch_subresource("status", &name, &params, &Patch::Merge(&patch))
+        .map_err(|err| Error::PatchStatus {
+            name: name.clone(),
+            source: kube::Error::BuildRequest(err),
+        })?;
+    let response = ctx
+        .client
+        .request_text(request)
         .await
         .map_err(|source| Error::PatchStatus { name, source })?;
+    // Only the new version is read from the response (serde skips the rest without building it).
+    if let (Some(from), Ok(written)) = (
+        wf.resource_version(),
+        serde_json::from_str::<Versioned>(&response),
+    ) && let Some(to) = written.metadata.resource_version
+    {
+        ctx.written.wrote(uid, &from, to, status);
+    }
     Ok(())
 }
 
+#[derive(serde::Deserialize)]
+struct Versioned {
+    metadata: VersionedMeta,
+}
+
+#[derive(serde::Deserialize)]
+struct VersionedMeta {
+    #[serde(rename = "resourceVersion")]
+    resource_version: Option<String>,
+}
+
 /// The top-level status fields that differ, as a JSON merge patch; None when nothing does.
+/// The steps list is nearly all of a big Workflow's status: it is compared as typed values and
+/// serialised only when it changed (keeps a 2,000-step reconcile from building JSON twice).
 fn status_changes(
-    current: &WorkflowStatus,
-    desired: &WorkflowStatus,
+    mut current: WorkflowStatus,
+    mut desired: WorkflowStatus,
 ) -> Result<Option<Map<String, Value>>, Error> {
+    let current_steps = std::mem::take(&mut current.steps);
+    let desired_steps = std::mem::take(&mut desired.steps);
     let as_map = |status: &WorkflowStatus| -> Result<Map<String, Value>, Error> {
         match serde_json::to_value(status)? {
             Value::Object(map) => Ok(map),
             _ => Ok(Map::new()),
         }
     };
-    let (current, desired) = (as_map(current)?, as_map(desired)?);
+    let (current, desired) = (as_map(&current)?, as_map(&desired)?);
     let mut changes = Map::new();
     for (key, value) in &desired {
         if current.get(key) != Some(value) {
@@ -283,42 +313,43 @@ fn status_changes(
             changes.insert(key.clone(), Value::Null);
         }
     }
+    if current_steps != desired_steps {
+        let steps = if desired_steps.is_empty() {
+            Value::Null
+        } else {
+            serde_json::to_value(&desired_steps)?
+        };
+        changes.insert("steps".to_owned(), steps);
+    }
     Ok((!changes.is_empty()).then_some(changes))
 }
 
-async fn publish(
-    wf: &Workflow,
-    namespace: &str,
-    reason: String,
-    note: String,
-    warning: bool,
-    job: Option<String>,
-    ctx: &Context,
-) {
-    // The step's Job as related object: `kubectl describe job` shows it, and the recorder keeps
-    // one series per Job instead of merging every step's StepStarted into the first note.
-    let secondary = job.map(|name| ObjectReference {
+/// Queues the Event for the background publisher (see [`crate::events`]).
+fn publish(wf: &Workflow, namespace: &str, event: Planned, ctx: &Context) {
+    let Planned::Event {
+        reason,
+        note,
+        warning,
+        job,
+    } = event
+    else {
+        return;
+    };
+    // The step's Job as related object: `kubectl describe job` shows it too.
+    let related = job.map(|name| ObjectReference {
         api_version: Some("batch/v1".into()),
         kind: Some("Job".into()),
         name: Some(name),
         namespace: Some(namespace.to_owned()),
         ..ObjectReference::default()
     });
-    let event = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        action: reason.clone(),
+    ctx.events.record(Pending {
+        regarding: wf.object_ref(&()),
+        related,
         reason,
-        note: Some(note),
-        secondary,
-    };
-    // An event is informational: failing to record one must not fail or repeat the reconcile.
-    if let Err(err) = ctx.recorder.publish(&event, &wf.object_ref(&())).await {
-        tracing::warn!(workflow = %wf.name_any(), reason = %event.reason, error = %err, "cannot record event");
-    }
+        note,
+        warning,
+    });
 }
 
 #[cfg(test)]
@@ -332,7 +363,7 @@ mod tests {
             phase: Some(WorkflowPhase::Started),
             ..Default::default()
         };
-        assert_eq!(status_changes(&status, &status).unwrap(), None);
+        assert_eq!(status_changes(status.clone(), status).unwrap(), None);
     }
 
     #[test]
@@ -353,7 +384,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let changes = status_changes(&current, &desired).unwrap().unwrap();
+        let changes = status_changes(current, desired).unwrap().unwrap();
         assert_eq!(changes.get("phase"), Some(&json!("Started")));
         assert_eq!(changes.get("message"), Some(&Value::Null));
         assert!(
@@ -367,5 +398,33 @@ mod tests {
                 .map(Vec::len),
             Some(1)
         );
+    }
+
+    #[test]
+    fn steps_are_sent_only_when_they_changed_and_nulled_when_cleared() {
+        let step = |phase| StepStatus {
+            name: "a".into(),
+            phase,
+            ..Default::default()
+        };
+        let running = WorkflowStatus {
+            phase: Some(WorkflowPhase::Started),
+            steps: vec![step(StepPhase::Running)],
+            ..Default::default()
+        };
+        let succeeded = WorkflowStatus {
+            steps: vec![step(StepPhase::Succeeded)],
+            ..running.clone()
+        };
+        let changes = status_changes(running.clone(), succeeded).unwrap().unwrap();
+        assert_eq!(changes.keys().collect::<Vec<_>>(), ["steps"]);
+        assert_eq!(changes["steps"][0]["phase"], json!("Succeeded"));
+
+        let cleared = WorkflowStatus {
+            steps: Vec::new(),
+            ..running.clone()
+        };
+        let changes = status_changes(running, cleared).unwrap().unwrap();
+        assert_eq!(changes.get("steps"), Some(&Value::Null));
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{StreamExt, future};
+use futures::{StreamExt, TryStreamExt, future};
 use k8s_openapi::api::batch::v1::Job;
 use kube::Client;
 use kube::api::{Api, ListParams};
@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::Config;
 use crate::context::Context;
 use crate::error::{Error, has_status};
+use crate::events::Events;
 use crate::leader::{Leadership, LeaseSettings};
 use crate::metrics::Metrics;
 use crate::observe::{self, JobCache};
@@ -36,7 +37,8 @@ type TriggerSlot = Arc<Mutex<Option<mpsc::UnboundedSender<Arc<Job>>>>>;
 /// Runs the controller until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<(), Error> {
     let metrics = Metrics::new();
-    let client = client(&config, &metrics).await?;
+    let kube_config = kube_config(&config).await?;
+    let client = rate_limited_client(kube_config.clone(), config.qps, config.burst, &metrics)?;
     check_api(&client, &config).await?;
 
     let readiness = Readiness::default();
@@ -85,8 +87,17 @@ pub async fn run(config: Config) -> Result<(), Error> {
     };
     tracing::info!(identity = %identity, namespace = config.namespace.as_deref().unwrap_or("(all)"), leader_elect = config.leader_elect, "workflow-controller started");
 
+    let event_client =
+        rate_limited_client(kube_config, config.event_qps, config.event_burst, &metrics)?;
+    let events = Events::start(
+        event_client,
+        identity.clone(),
+        config.step_events,
+        metrics.clone(),
+    );
     let ctx = Arc::new(Context::new(
         client.clone(),
+        events,
         metrics.clone(),
         jobs.clone(),
         identity,
@@ -144,7 +155,19 @@ async fn lead(
     if let Some(selector) = &config.selector {
         wf_watch = wf_watch.labels(selector);
     }
-    let controller = Controller::new(workflows_api(client, config), wf_watch)
+    // The Workflow cache is ours (not Controller::new's) so that what is never read is dropped
+    // before it is stored: managed fields and kubectl's last-applied copy of the spec.
+    let (wf_store, wf_writer) = reflector::store();
+    let workflows = watcher(workflows_api(client, config), wf_watch)
+        .default_backoff()
+        .modify(observe::strip_workflow)
+        .reflect(wf_writer)
+        .applied_objects()
+        .inspect_ok({
+            let written = ctx.written.clone();
+            move |wf| written.seen(wf)
+        });
+    let controller = Controller::for_stream(workflows, wf_store)
         .owns_shared_stream(owned_jobs)
         .with_config(controller::Config::default().concurrency(config.concurrency));
     // Reconcile every cached Workflow whose Job changed while we stood by: covered by the
@@ -228,19 +251,21 @@ async fn watch_jobs(
                 continue;
             }
         };
-        jobs.on_event(&event);
+        let relevant = jobs.on_event(&event);
         match &event {
             watcher::Event::InitDone => readiness.set(true),
             watcher::Event::Apply(job)
             | watcher::Event::Delete(job)
-            | watcher::Event::InitApply(job) => {
+            | watcher::Event::InitApply(job)
+                if relevant =>
+            {
                 let sender = triggers.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 if let Some(sender) = sender {
                     // The Controller maps the Job to its owning Workflow.
                     let _ = sender.send(Arc::new(job.clone()));
                 }
             }
-            watcher::Event::Init => {}
+            _ => {}
         }
     }
     tracing::error!("the Job watch ended");
@@ -253,34 +278,39 @@ fn workflows_api(client: &Client, config: &Config) -> Api<Workflow> {
     }
 }
 
-/// The kube client, from --kubeconfig/--context, $KUBECONFIG, ~/.kube/config or in-cluster,
-/// with the rate limiter and request counter in its stack.
-async fn client(config: &Config, metrics: &Metrics) -> Result<Client, Error> {
+/// The connection settings, from --kubeconfig/--context, $KUBECONFIG, ~/.kube/config or
+/// in-cluster.
+async fn kube_config(config: &Config) -> Result<kube::Config, Error> {
     let options = KubeConfigOptions {
         context: config.context.clone(),
         ..Default::default()
     };
-    let kube_config = match (&config.kubeconfig, &config.context) {
+    let loaded = match (&config.kubeconfig, &config.context) {
         (Some(path), _) => {
             let file = Kubeconfig::read_from(path).map_err(|e| Error::Config(e.to_string()))?;
             kube::Config::from_custom_kubeconfig(file, &options)
                 .await
-                .map_err(|e| Error::Config(e.to_string()))?
+                .map_err(|e| e.to_string())
         }
         (None, Some(_)) => kube::Config::from_kubeconfig(&options)
             .await
-            .map_err(|e| Error::Config(e.to_string()))?,
-        (None, None) => kube::Config::infer()
-            .await
-            .map_err(|e| Error::Config(e.to_string()))?,
+            .map_err(|e| e.to_string()),
+        (None, None) => kube::Config::infer().await.map_err(|e| e.to_string()),
     };
+    loaded.map_err(Error::Config)
+}
+
+/// A kube client with a rate limiter of its own (`qps`, `burst`) and the request counter in
+/// its stack.
+fn rate_limited_client(
+    kube_config: kube::Config,
+    qps: f64,
+    burst: u32,
+    metrics: &Metrics,
+) -> Result<Client, Error> {
     let builder = ClientBuilder::try_from(kube_config).map_err(|e| Error::Config(e.to_string()))?;
     Ok(builder
-        .with_layer(&RateLimitLayer::new(
-            config.qps,
-            config.burst,
-            metrics.clone(),
-        ))
+        .with_layer(&RateLimitLayer::new(qps, burst, metrics.clone()))
         .build())
 }
 

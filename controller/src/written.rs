@@ -1,0 +1,177 @@
+//! The status this process wrote and the watch has not shown back yet.
+//!
+//! A reconcile triggered by a Job event often runs before the Workflow watch delivers the status
+//! written by the reconcile just before it. Deciding from that stale copy would send a status
+//! patch whose resourceVersion precondition fails (409), then retry: at scale that was a third
+//! of all status patches, and a 100 ms retry in the scheduling path. Since each patch is
+//! conditional on the version it was decided from, the version it creates is exactly that
+//! version plus the written status; so while the cache still shows a version this process has
+//! superseded, the reconcile uses the written one instead (client-go calls this a mutation cache).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use kube::ResourceExt;
+use kwf_api::{Workflow, WorkflowStatus};
+
+/// Per Workflow uid, what this process wrote last; cheap to clone (shared).
+#[derive(Clone, Default)]
+pub struct StatusWrites {
+    inner: Arc<Mutex<HashMap<String, Written>>>,
+}
+
+struct Written {
+    /// Versions replaced by this process's writes, oldest first.
+    superseded: Vec<String>,
+    /// The version the last write created, and the status it holds.
+    resource_version: String,
+    status: WorkflowStatus,
+}
+
+impl StatusWrites {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Written>> {
+        // Plain map: a panic elsewhere cannot leave it inconsistent.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that a status patch conditional on `from` succeeded and created `to` with `status`.
+    pub fn wrote(&self, uid: &str, from: &str, to: String, status: WorkflowStatus) {
+        let mut writes = self.lock();
+        let entry = writes.entry(uid.to_owned()).or_insert_with(|| Written {
+            superseded: Vec::new(),
+            resource_version: String::new(),
+            status: WorkflowStatus::default(),
+        });
+        entry.superseded.push(from.to_owned());
+        entry.resource_version = to;
+        entry.status = status;
+    }
+
+    /// The Workflow to decide from: `wf` itself, or `wf` with the status this process wrote when
+    /// `wf` is a version that write superseded.
+    pub fn current(&self, wf: Arc<Workflow>) -> Arc<Workflow> {
+        let Some(uid) = wf.metadata.uid.as_deref() else {
+            return wf;
+        };
+        let mut writes = self.lock();
+        let Some(written) = writes.get(uid) else {
+            return wf;
+        };
+        let version = wf.resource_version().unwrap_or_default();
+        if !written.superseded.contains(&version) {
+            // The cache caught up (or someone else wrote since): it is the truth again.
+            writes.remove(uid);
+            return wf;
+        }
+        let mut newer = (*wf).clone();
+        newer.metadata.resource_version = Some(written.resource_version.clone());
+        newer.status = Some(written.status.clone());
+        Arc::new(newer)
+    }
+
+    /// Called with every Workflow the watch shows: forgets what the cache now holds, so a
+    /// finished Workflow's last write is not kept.
+    pub fn seen(&self, wf: &Workflow) {
+        let Some(uid) = wf.metadata.uid.as_deref() else {
+            return;
+        };
+        let mut writes = self.lock();
+        let caught_up = writes.get(uid).is_some_and(|written| {
+            !written
+                .superseded
+                .iter()
+                .any(|v| Some(v.as_str()) == wf.metadata.resource_version.as_deref())
+        });
+        if caught_up {
+            writes.remove(uid);
+        }
+    }
+
+    /// How many Workflows have a write the cache has not shown yet.
+    pub fn pending(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kwf_api::WorkflowPhase;
+
+    fn workflow(version: &str, phase: WorkflowPhase) -> Arc<Workflow> {
+        let mut wf = Workflow::new(
+            "wf",
+            kwf_api::WorkflowSpec {
+                max_step_timeout: -1,
+                containers: Vec::new(),
+            },
+        );
+        wf.metadata.uid = Some("uid-1".into());
+        wf.metadata.resource_version = Some(version.into());
+        wf.status = Some(WorkflowStatus {
+            phase: Some(phase),
+            ..Default::default()
+        });
+        Arc::new(wf)
+    }
+
+    fn status(phase: WorkflowPhase) -> WorkflowStatus {
+        WorkflowStatus {
+            phase: Some(phase),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_stale_copy_is_replaced_by_what_was_written() {
+        let writes = StatusWrites::default();
+        writes.wrote("uid-1", "10", "11".into(), status(WorkflowPhase::Completed));
+        let current = writes.current(workflow("10", WorkflowPhase::Started));
+        assert_eq!(current.resource_version().as_deref(), Some("11"));
+        assert_eq!(
+            current.status.as_ref().unwrap().phase,
+            Some(WorkflowPhase::Completed)
+        );
+    }
+
+    #[test]
+    fn chained_writes_cover_every_superseded_version() {
+        let writes = StatusWrites::default();
+        writes.wrote("uid-1", "10", "11".into(), status(WorkflowPhase::Started));
+        writes.wrote("uid-1", "11", "12".into(), status(WorkflowPhase::Completed));
+        for stale in ["10", "11"] {
+            let current = writes.current(workflow(stale, WorkflowPhase::Started));
+            assert_eq!(current.resource_version().as_deref(), Some("12"), "{stale}");
+        }
+    }
+
+    #[test]
+    fn a_newer_version_in_the_cache_wins_and_the_write_is_forgotten() {
+        let writes = StatusWrites::default();
+        writes.wrote("uid-1", "10", "11".into(), status(WorkflowPhase::Started));
+        // Someone else's write (e.g. a spec change) after ours: the cache is the truth.
+        let cached = workflow("12", WorkflowPhase::Created);
+        let current = writes.current(cached.clone());
+        assert!(Arc::ptr_eq(&current, &cached));
+        assert_eq!(writes.pending(), 0);
+    }
+
+    #[test]
+    fn the_watch_showing_the_write_forgets_it() {
+        let writes = StatusWrites::default();
+        writes.wrote("uid-1", "10", "11".into(), status(WorkflowPhase::Started));
+        writes.seen(&workflow("10", WorkflowPhase::Started));
+        assert_eq!(writes.pending(), 1, "still behind");
+        writes.seen(&workflow("11", WorkflowPhase::Started));
+        assert_eq!(writes.pending(), 0);
+    }
+
+    #[test]
+    fn other_workflows_are_untouched() {
+        let writes = StatusWrites::default();
+        writes.wrote("uid-2", "10", "11".into(), status(WorkflowPhase::Started));
+        let cached = workflow("10", WorkflowPhase::Created);
+        assert!(Arc::ptr_eq(&writes.current(cached.clone()), &cached));
+        assert_eq!(writes.pending(), 1);
+    }
+}
