@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use controller_support::{Scene, step, step_phases, workflow};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kwf_api::{StepPhase, WorkflowPhase};
@@ -64,6 +65,41 @@ async fn seed_example_completes_in_dependency_order() {
             Some("Never")
         );
         assert_eq!(spec.active_deadline_seconds, Some(60));
+    }
+
+    // Events are published in the background: wait for them, then check what they name.
+    let events = wait_for_events(
+        &scene,
+        "seed-example",
+        &[
+            ("StepStarted", 3),
+            ("StepSucceeded", 3),
+            ("WorkflowCompleted", 1),
+        ],
+    )
+    .await;
+    let job_names: Vec<String> = scene
+        .jobs_of("seed-example")
+        .await
+        .iter()
+        .map(|job| job.name_any())
+        .collect();
+    for event in events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("StepStarted"))
+    {
+        let related = event.related.as_ref().and_then(|r| r.name.clone());
+        assert!(
+            related
+                .as_ref()
+                .is_some_and(|name| job_names.contains(name)),
+            "StepStarted names its Job: {related:?} in {job_names:?}"
+        );
+        assert_eq!(event.type_.as_deref(), Some("Normal"));
+        assert_eq!(
+            event.reporting_controller.as_deref(),
+            Some("workflow-controller")
+        );
     }
 }
 
@@ -195,6 +231,26 @@ async fn a_failing_step_fails_the_workflow_and_skips_what_follows() {
     );
     let flaky = wf.status.clone().unwrap().step("flaky").cloned().unwrap();
     assert_eq!(flaky.exit_code, Some(3));
+    let events = wait_for_events(
+        &scene,
+        "failing",
+        &[("StepFailed", 1), ("WorkflowFailed", 1), ("StepStarted", 2)],
+    )
+    .await;
+    let failed = events
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("StepFailed"))
+        .unwrap();
+    assert_eq!(failed.type_.as_deref(), Some("Warning"));
+    assert!(
+        failed
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("exit code 3"),
+        "{:?}",
+        failed.note
+    );
     // No Job was ever created for the skipped step.
     let jobs = scene.jobs_of("failing").await;
     assert!(
@@ -513,6 +569,31 @@ fn job_names_by_step(wf: &kwf_api::Workflow) -> BTreeMap<String, String> {
         .flat_map(|s| s.steps.iter())
         .filter_map(|s| Some((s.name.clone(), s.job_name.clone()?)))
         .collect()
+}
+
+/// The Events regarding Workflow `name`, once at least the given number of each reason is there
+/// (the controller publishes them in the background); fails the test after 30 s.
+async fn wait_for_events(scene: &Scene, name: &str, wanted: &[(&str, usize)]) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(scene.client.clone(), &scene.ns);
+    let params = ListParams::default().fields(&format!("regarding.name={name}"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = api.list(&params).await.expect("list Events").items;
+        let count = |reason: &str| {
+            events
+                .iter()
+                .filter(|e| e.reason.as_deref() == Some(reason))
+                .count()
+        };
+        if wanted.iter().all(|(reason, n)| count(reason) >= *n) {
+            return events;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let seen: Vec<_> = events.iter().map(|e| e.reason.clone()).collect();
+            panic!("Events of {name}: wanted {wanted:?}, saw {seen:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn annotate(scene: &Scene, name: &str, annotations: serde_json::Value) {

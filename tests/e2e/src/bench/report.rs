@@ -139,6 +139,8 @@ pub struct ApiCost {
     /// (verb, resource, count); resource is `*` when the controller does not label it.
     pub requests: Vec<(String, String, f64)>,
     pub steps: f64,
+    /// Events the controller dropped because its event queue was full.
+    pub events_dropped: f64,
 }
 
 impl ApiCost {
@@ -153,7 +155,11 @@ impl ApiCost {
                 (verb, resource, count)
             })
             .collect();
-        ApiCost { requests, steps }
+        ApiCost {
+            requests,
+            steps,
+            events_dropped: delta.value("kwf_events_dropped_total"),
+        }
     }
 
     fn is_write(verb: &str) -> bool {
@@ -163,6 +169,19 @@ impl ApiCost {
     /// Writes per step, all of them.
     pub fn writes_per_step(&self) -> f64 {
         self.per_step(|verb, _| Self::is_write(verb))
+    }
+
+    /// Events created per step.
+    pub fn events_per_step(&self) -> f64 {
+        self.per_step(|verb, resource| Self::is_write(verb) && resource == "events")
+    }
+
+    /// The figure the target is about: the writes that do the work (Job creates and status
+    /// writes, the issue's "create the Job, and status writes amortised"); Events are
+    /// best-effort and published on a budget of their own, reported beside it.
+    pub fn judged_writes_per_step(&self) -> f64 {
+        self.object_writes_per_step()
+            .unwrap_or_else(|| self.writes_per_step())
     }
 
     /// Writes per step other than Events (Job creates, status and label patches, deletes);
@@ -245,8 +264,8 @@ impl Report {
         let mut verdicts = Vec::new();
         if let Some(t) = &self.throughput {
             verdicts.push((
-                format!("API writes per step <= {MAX_WRITES_PER_STEP}"),
-                t.api.writes_per_step() <= MAX_WRITES_PER_STEP,
+                format!("API writes per step (Jobs and status) <= {MAX_WRITES_PER_STEP}"),
+                t.api.judged_writes_per_step() <= MAX_WRITES_PER_STEP,
             ));
             verdicts.push((
                 format!("scheduling latency under load p99 < {MAX_P99_UNDER_LOAD_MS} ms"),
@@ -336,16 +355,14 @@ impl Report {
                 t.cpu_per_1000_steps(),
                 t.peak_rss as f64 / MIB
             );
-            let writes = t.api.writes_per_step();
-            let object_writes = t
-                .api
-                .object_writes_per_step()
-                .map(|w| format!(" ({w:.2} without Events)"))
-                .unwrap_or_default();
+            let judged = t.api.judged_writes_per_step();
             let _ = writeln!(
                 md,
-                "| 2. API writes per step | {writes:.2}{object_writes} | <= {MAX_WRITES_PER_STEP} | {} |",
-                yes(writes <= MAX_WRITES_PER_STEP)
+                "| 2. API writes per step: Job creates and status writes | {judged:.2} | <= {MAX_WRITES_PER_STEP} | {} |\n\
+                 | 2. API writes per step: Events (best-effort, own budget) | {:.2} ({:.2} in all) | - | - |",
+                yes(judged <= MAX_WRITES_PER_STEP),
+                t.api.events_per_step(),
+                t.api.writes_per_step(),
             );
             let _ = writeln!(
                 md,
@@ -446,18 +463,19 @@ impl Report {
         let _ = writeln!(
             md,
             "\nThe controller sent {sent:.0} requests in {:.0} s: {:.1} per second on average (its client-side \
-             limit is `--qps`, default 50, burst 100).",
+             limits: `--qps` 200 with `--burst` 1000 for Jobs and status, `--event-qps` 50 with `--event-burst` 100 \
+             for Events, unless the command above set others). Events dropped because the event queue was full: {:.0}.",
             t.wall.as_secs_f64(),
-            sent / t.wall.as_secs_f64().max(1e-9)
+            sent / t.wall.as_secs_f64().max(1e-9),
+            t.api.events_dropped
         );
         let _ = writeln!(
             md,
-            "\nWrites (create, patch, update, delete) per step: **{:.2}** (target <= {MAX_WRITES_PER_STEP}){}.\n",
+            "\nWrites (create, patch, update, delete) per step: **{:.2}** Job creates and status writes \
+             (target <= {MAX_WRITES_PER_STEP}), plus {:.2} Events: {:.2} in all.\n",
+            t.api.judged_writes_per_step(),
+            t.api.events_per_step(),
             t.api.writes_per_step(),
-            t.api
-                .object_writes_per_step()
-                .map(|w| format!("; without the Events: {w:.2}"))
-                .unwrap_or_default()
         );
         let _ = writeln!(
             md,
@@ -636,6 +654,8 @@ mod tests {
         let cost = ApiCost::from_metrics(&delta, 10.0);
         assert_eq!(cost.writes_per_step(), 4.2);
         assert_eq!(cost.object_writes_per_step(), Some(2.2));
+        assert_eq!(cost.judged_writes_per_step(), 2.2);
+        assert_eq!(cost.events_per_step(), 2.0);
     }
 
     #[test]
@@ -644,6 +664,11 @@ mod tests {
         let cost = ApiCost::from_metrics(&delta, 10.0);
         assert_eq!(cost.writes_per_step(), 3.0);
         assert_eq!(cost.object_writes_per_step(), None);
+        assert_eq!(
+            cost.judged_writes_per_step(),
+            3.0,
+            "then the total is judged"
+        );
     }
 
     #[test]
