@@ -10,8 +10,6 @@
 //! repeats an Event (each one records a transition that happens once), so the cache would only
 //! cost memory and CPU that grow with the Events of the last six minutes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
@@ -90,10 +88,12 @@ async fn publish_all(
     mut receiver: mpsc::Receiver<Pending>,
     metrics: Metrics,
 ) {
-    let names = EventNames::default();
+    // The time alone can repeat when several Events are recorded in the same nanosecond.
+    let mut sequence = 0u64;
     futures::stream::poll_fn(|cx| receiver.poll_recv(cx))
         .for_each_concurrent(PUBLISH_CONCURRENCY, |pending| {
-            let event = to_event(&pending, &identity, names.next(), jiff::Timestamp::now());
+            sequence = sequence.wrapping_add(1);
+            let event = to_event(&pending, &identity, sequence, jiff::Timestamp::now());
             let client = client.clone();
             let metrics = metrics.clone();
             async move {
@@ -109,20 +109,8 @@ async fn publish_all(
         .await;
 }
 
-/// Unique Event names: the regarding object's name, then the time and a sequence number in hex
-/// (the time alone can repeat when several Events are recorded in the same nanosecond).
-#[derive(Default)]
-struct EventNames {
-    sequence: AtomicU64,
-}
-
-impl EventNames {
-    fn next(&self) -> u64 {
-        self.sequence.fetch_add(1, Ordering::Relaxed)
-    }
-}
-
-/// The events.k8s.io/v1 Event for `pending`, as kube's Recorder would write it (without series).
+/// The events.k8s.io/v1 Event for `pending`, as kube's Recorder would write it (without series),
+/// named after the regarding object, the time and a sequence number, in hex.
 fn to_event(pending: &Pending, identity: &str, sequence: u64, now: jiff::Timestamp) -> Event {
     let regarding_name = pending.regarding.name.as_deref().unwrap_or(MANAGER);
     Event {
@@ -205,10 +193,9 @@ mod tests {
 
     #[test]
     fn names_differ_within_one_nanosecond() {
-        let names = EventNames::default();
         let now = jiff::Timestamp::UNIX_EPOCH;
-        let a = to_event(&pending("StepStarted", false), "r", names.next(), now);
-        let b = to_event(&pending("StepStarted", false), "r", names.next(), now);
+        let a = to_event(&pending("StepStarted", false), "r", 1, now);
+        let b = to_event(&pending("StepStarted", false), "r", 2, now);
         assert_ne!(a.metadata.name, b.metadata.name);
     }
 

@@ -88,7 +88,8 @@ impl StatusWrites {
     }
 
     /// How many Workflows have a write the cache has not shown yet.
-    pub fn pending(&self) -> usize {
+    #[cfg(test)]
+    fn pending(&self) -> usize {
         self.lock().len()
     }
 }
