@@ -98,12 +98,7 @@ impl Controller {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            if let Some(addr) = text
-                .lines()
-                .find(|l| l.contains("serving /metrics"))
-                .and_then(|l| l.split("address=").nth(1))
-                .and_then(|rest| rest.split_whitespace().next())
-            {
+            if let Some(addr) = crate::metrics_addr_in(&text) {
                 return Ok(addr.to_owned());
             }
             if let Some(status) = self.child.try_wait()? {

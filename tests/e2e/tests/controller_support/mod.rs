@@ -177,12 +177,7 @@ impl ControllerProcess {
     pub async fn metrics_addr(&self) -> String {
         for _ in 0..100 {
             let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            if let Some(addr) = text
-                .lines()
-                .find(|l| l.contains("serving /metrics"))
-                .and_then(|l| l.split("address=").nth(1))
-                .and_then(|rest| rest.split_whitespace().next())
-            {
+            if let Some(addr) = kwf_e2e::metrics_addr_in(&text) {
                 return addr.to_owned();
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
