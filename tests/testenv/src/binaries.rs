@@ -1,4 +1,5 @@
-//! The Go binaries of the control plane (etcd, kube-apiserver, kube-controller-manager, kubectl), built from
+//! The Go binaries of the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)
+//! and of the real node (kubelet), built from
 //! the upstream modules pinned in `tests/testenv/go` and cached by `go/build.sh`.
 
 use std::io::{BufRead, BufReader, Read};
@@ -8,11 +9,13 @@ use std::process::{Command, Stdio};
 use crate::Error;
 
 /// Names of the binaries `build.sh` puts in its output directory.
-pub const BINARIES: [&str; 4] = [
+pub const BINARIES: [&str; 6] = [
     "etcd",
     "kube-apiserver",
     "kube-controller-manager",
+    "kube-scheduler",
     "kubectl",
+    "kubelet",
 ];
 
 /// The build script, found through this crate's source directory (tests always run from a checkout).
