@@ -5,6 +5,8 @@ mod adjacency;
 mod cel;
 pub mod crd;
 pub mod dag;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod names;
 pub mod parse;
 mod schema;
