@@ -7,34 +7,14 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kwf_api::{Dag, Limits, Step, StepPhase, WorkflowSpec, validate_with};
+use kwf_api::fixtures::layered;
+use kwf_api::{Dag, Limits, StepPhase, validate_with};
 
 const LAYERS: usize = 100;
 const WIDTH: usize = 100;
 
-fn layered_spec() -> WorkflowSpec {
-    let name = |layer: usize, i: usize| format!("l{layer}-s{i}");
-    WorkflowSpec {
-        max_step_timeout: 60,
-        containers: (0..LAYERS)
-            .flat_map(|layer| (0..WIDTH).map(move |i| (layer, i)))
-            .map(|(layer, i)| Step {
-                step_name: name(layer, i),
-                image: Some("busybox".into()),
-                depends_on: match layer {
-                    0 => Vec::new(),
-                    _ => (0..3)
-                        .map(|k| name(layer - 1, (i + k * 7) % WIDTH))
-                        .collect(),
-                },
-                ..Step::default()
-            })
-            .collect(),
-    }
-}
-
 fn bench(c: &mut Criterion) {
-    let spec = layered_spec();
+    let spec = layered("big", LAYERS, WIDTH, &[0, 7, 14]).spec;
     let limits = Limits {
         max_steps: LAYERS * WIDTH,
         ..Limits::default()

@@ -175,34 +175,16 @@ impl Dag {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::Step;
+    use crate::fixtures::{diamond_with_tail, workflow};
     use crate::validate::ProblemKind;
 
     fn spec(steps: &[(&str, &[&str])]) -> WorkflowSpec {
-        WorkflowSpec {
-            max_step_timeout: 60,
-            containers: steps
-                .iter()
-                .map(|(name, deps)| Step {
-                    step_name: (*name).to_owned(),
-                    image: Some("busybox".to_owned()),
-                    depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
-                    ..Step::default()
-                })
-                .collect(),
-        }
+        workflow("wf", steps).spec
     }
 
-    /// a -> {b, c} -> d, plus e after d: the five-step diamond.
+    /// a -> {b, c} -> d -> e
     fn diamond() -> Dag {
-        Dag::build(&spec(&[
-            ("a", &[]),
-            ("b", &["a"]),
-            ("c", &["a"]),
-            ("d", &["c", "b"]),
-            ("e", &["d"]),
-        ]))
-        .expect("the diamond is valid")
+        Dag::build(&diamond_with_tail().spec).expect("the diamond is valid")
     }
 
     #[test]
@@ -213,8 +195,10 @@ mod tests {
         assert_eq!(dag.name(3), "d");
         assert_eq!(dag.index_of("d"), Some(3));
         assert_eq!(dag.index_of("z"), None);
-        assert_eq!(dag.dependencies(3), &[2, 1], "dependsOn order");
+        assert_eq!(dag.dependencies(3), &[1, 2]);
         assert_eq!(dag.dependents(0), &[1, 2], "spec order");
+        let reordered = Dag::build(&spec(&[("a", &[]), ("b", &[]), ("c", &["b", "a"])])).unwrap();
+        assert_eq!(reordered.dependencies(2), &[1, 0], "dependsOn order");
     }
 
     #[test]

@@ -119,6 +119,20 @@ pub fn diamond() -> Workflow {
     )
 }
 
+/// Workflow `diamond-with-tail`: a -> {b, c} -> d -> e.
+pub fn diamond_with_tail() -> Workflow {
+    workflow(
+        "diamond-with-tail",
+        &[
+            ("a", &[]),
+            ("b", &["a"]),
+            ("c", &["a"]),
+            ("d", &["b", "c"]),
+            ("e", &["d"]),
+        ],
+    )
+}
+
 /// The name of step `index` of layer `layer` in [`layered_steps`]: `l00-s00`, `l03-s17`.
 pub fn layered_step_name(layer: usize, index: usize) -> String {
     format!("l{layer:02}-s{index:02}")
@@ -128,13 +142,23 @@ pub fn layered_step_name(layer: usize, index: usize) -> String {
 /// every layer but the first depends on step `(i + offset) % width` of the layer before for
 /// each offset in `fan_in`, in that order, a step named twice only once.
 pub fn layered_steps(layers: usize, width: usize, fan_in: &[usize]) -> Vec<Step> {
+    layered_steps_named(layers, width, fan_in, layered_step_name)
+}
+
+/// [`layered_steps`] with step `index` of layer `layer` called `name(layer, index)`.
+pub fn layered_steps_named(
+    layers: usize,
+    width: usize,
+    fan_in: &[usize],
+    name: impl Fn(usize, usize) -> String,
+) -> Vec<Step> {
     let mut steps = Vec::with_capacity(layers * width);
     for layer in 0..layers {
         for index in 0..width {
             let mut deps: Vec<String> = Vec::with_capacity(fan_in.len());
             if layer > 0 {
                 for offset in fan_in {
-                    let dep = layered_step_name(layer - 1, (index + offset) % width);
+                    let dep = name(layer - 1, (index + offset) % width);
                     if !deps.contains(&dep) {
                         deps.push(dep);
                     }
@@ -142,7 +166,7 @@ pub fn layered_steps(layers: usize, width: usize, fan_in: &[usize]) -> Vec<Step>
             }
             steps.push(Step {
                 depends_on: deps,
-                ..step(&layered_step_name(layer, index), &[])
+                ..step(&name(layer, index), &[])
             });
         }
     }
@@ -373,6 +397,7 @@ mod tests {
         for wf in [
             b_after_a(),
             diamond(),
+            diamond_with_tail(),
             layered("chain", 4, 1, &[0, 1]),
             layered("big", 50, 40, &[0, 1, 7]),
         ] {
@@ -397,6 +422,9 @@ mod tests {
         assert_eq!(chain[2].depends_on, ["l01-s00"]);
         let wide = layered_steps(2, 5, &[0, 5]);
         assert_eq!(wide[7].depends_on, ["l00-s02"]);
+        let named = layered_steps_named(2, 2, &[1], |layer, index| format!("n{layer}{index}"));
+        assert_eq!(named[2].step_name, "n10");
+        assert_eq!(named[2].depends_on, ["n01"]);
     }
 
     #[test]

@@ -264,70 +264,36 @@ impl WorkflowStatus {
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::jiff::Timestamp;
-    use kube::api::ObjectMeta;
-
     use super::*;
-    use crate::names::job_name;
+    use crate::fixtures::{
+        StepFixture, StepStatusFixture, WorkflowFixture, layered_steps_named, step_status,
+        workflow_of,
+    };
 
-    /// 2,000 steps in 50 layers of 40, each depending on three steps of the layer before,
-    /// every step Succeeded with its Job name, times and exit code in the status.
+    /// `layers` layers of `width` steps with long names and a long image, each depending on
+    /// three steps of the layer before, every step Succeeded with its Job name, times and exit
+    /// code in the status.
     fn finished_workflow(layers: usize, width: usize) -> Workflow {
         let name = |layer: usize, i: usize| format!("layer-{layer:02}-step-{i:02}");
-        let containers = (0..layers)
-            .flat_map(|layer| (0..width).map(move |i| (layer, i)))
-            .map(|(layer, i)| Step {
-                step_name: name(layer, i),
-                image: Some("registry.example.com/team/tool:1.2.3".into()),
-                command: Some(vec![
-                    "sh".into(),
-                    "-c".into(),
-                    format!("echo {}", name(layer, i)),
-                ]),
-                depends_on: match layer {
-                    0 => Vec::new(),
-                    _ => (0..3).map(|k| name(layer - 1, (i + k) % width)).collect(),
-                },
-                ..Step::default()
-            })
-            .collect::<Vec<_>>();
-        let at = Time(Timestamp::from_second(1_800_000_000).expect("a valid time"));
-        let steps = containers
+        let steps = layered_steps_named(layers, width, &[0, 1, 2], name)
+            .into_iter()
+            .map(|s| s.with_image("registry.example.com/team/tool:1.2.3"))
+            .collect();
+        let wf = workflow_of("nightly-data-pipeline", steps)
+            .with_namespace("data-platform")
+            .with_max_step_timeout(600);
+        let steps = wf
+            .spec
+            .containers
             .iter()
-            .map(|s| StepStatus {
-                name: s.step_name.clone(),
-                phase: StepPhase::Succeeded,
-                job_name: Some(job_name("nightly-data-pipeline", &s.step_name, 1, 0)),
-                started_at: Some(at.clone()),
-                finished_at: Some(at.clone()),
-                exit_code: Some(0),
-                message: None,
+            .map(|s| {
+                step_status(&wf, &s.step_name, StepPhase::Succeeded)
+                    .with_started(0)
+                    .with_finished(0)
             })
             .collect();
-        let mut workflow = Workflow::new(
-            "nightly-data-pipeline",
-            WorkflowSpec {
-                max_step_timeout: 600,
-                containers,
-            },
-        );
-        workflow.metadata = ObjectMeta {
-            name: Some("nightly-data-pipeline".into()),
-            namespace: Some("data-platform".into()),
-            ..ObjectMeta::default()
-        };
-        workflow.status = Some(WorkflowStatus {
-            phase: Some(WorkflowPhase::Completed),
-            last_transition_time: Some(at.clone()),
-            message: Some("all 2000 steps succeeded".into()),
-            observed_generation: Some(1),
-            started_at: Some(at.clone()),
-            finished_at: Some(at),
-            progress: Some(format!("{0}/{0}", layers * width)),
-            steps,
-            ..WorkflowStatus::default()
-        });
-        workflow
+        let message = format!("all {} steps succeeded", layers * width);
+        wf.with_status(WorkflowPhase::Completed, Some(&message), steps)
     }
 
     #[test]
@@ -345,26 +311,18 @@ mod tests {
 
     #[test]
     fn seed_lists_derive_from_step_states() {
-        let status = WorkflowStatus {
-            steps: vec![
-                StepStatus {
-                    name: "a".into(),
-                    phase: StepPhase::Succeeded,
-                    ..StepStatus::default()
-                },
-                StepStatus {
-                    name: "b".into(),
-                    phase: StepPhase::Running,
-                    ..StepStatus::default()
-                },
-                StepStatus {
-                    name: "c".into(),
-                    phase: StepPhase::Skipped,
-                    ..StepStatus::default()
-                },
-            ],
-            ..WorkflowStatus::default()
-        };
+        use crate::fixtures::workflow;
+        use StepPhase::*;
+        let wf = workflow("abc", &[("a", &[]), ("b", &["a"]), ("c", &["a"])]);
+        let steps = vec![
+            step_status(&wf, "a", Succeeded),
+            step_status(&wf, "b", Running),
+            step_status(&wf, "c", Skipped),
+        ];
+        let status = wf
+            .with_status(WorkflowPhase::Started, None, steps)
+            .status
+            .expect("a status");
         assert_eq!(status.started_steps(), vec!["a", "b"]);
         assert_eq!(status.executed_steps(), vec!["a"]);
         assert_eq!(status.step_phase("b"), StepPhase::Running);

@@ -387,22 +387,11 @@ fn shortest_cycle_through(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{step, workflow_of};
     use crate::types::Step;
 
-    fn step(name: &str, deps: &[&str]) -> Step {
-        Step {
-            step_name: name.to_owned(),
-            image: Some("busybox".to_owned()),
-            depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
-            ..Step::default()
-        }
-    }
-
     fn spec(steps: Vec<Step>) -> WorkflowSpec {
-        WorkflowSpec {
-            max_step_timeout: 60,
-            containers: steps,
-        }
+        workflow_of("wf", steps).spec
     }
 
     fn kinds(result: Result<(), ValidationErrors>) -> Vec<(Option<String>, ProblemKind)> {

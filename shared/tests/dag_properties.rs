@@ -3,24 +3,18 @@
 
 use std::collections::BTreeSet;
 
-use kwf_api::{Dag, ProblemKind, Step, StepPhase, WorkflowSpec, validate};
+use kwf_api::fixtures::{step, workflow_of};
+use kwf_api::{Dag, ProblemKind, StepPhase, WorkflowSpec, validate};
 use proptest::prelude::*;
 
 /// Step `i` is called `s{i}`; `deps[i]` are the indices it depends on.
 fn spec(deps: &[Vec<usize>]) -> WorkflowSpec {
-    WorkflowSpec {
-        max_step_timeout: 60,
-        containers: deps
-            .iter()
-            .enumerate()
-            .map(|(i, d)| Step {
-                step_name: format!("s{i}"),
-                image: Some("busybox".into()),
-                depends_on: d.iter().map(|j| format!("s{j}")).collect(),
-                ..Step::default()
-            })
-            .collect(),
-    }
+    let steps = deps.iter().enumerate().map(|(i, d)| {
+        let names: Vec<String> = d.iter().map(|j| format!("s{j}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        step(&format!("s{i}"), &names)
+    });
+    workflow_of("random", steps.collect()).spec
 }
 
 /// Any directed graph without self-loops or repeated edges, possibly cyclic.
