@@ -12,8 +12,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kwf_api::{Step, Workflow, WorkflowSpec};
-use workflow_controller::decide::{Action, JobState, ObservedJob, decide};
-use workflow_controller::jobs::observe;
+use workflow_controller::core::{Effect, JobState, ObservedJob, OwnedObject, decide};
 
 const LAYERS: usize = 50;
 const WIDTH: usize = 40;
@@ -69,20 +68,20 @@ fn at(second: i64) -> jiff::Timestamp {
 }
 
 /// Runs the workflow through decide() until the first DONE_LAYERS layers succeeded and the
-/// next one runs, applying actions as the API server would.
+/// next one runs, applying effects as the API server would.
 fn mid_run() -> (Workflow, Vec<ObservedJob>) {
     let mut wf = big_workflow();
     let mut jobs: Vec<ObservedJob> = Vec::new();
     for layer in 0..=DONE_LAYERS {
         let now = at(layer as i64);
-        for action in decide(&wf, &jobs, now).actions {
-            match action {
-                Action::CreateJob(job) => {
-                    let mut observed = observe(&job).expect("one of ours");
+        for effect in decide(&wf, &jobs, now).effects {
+            match effect {
+                Effect::Create(OwnedObject::Job(job)) => {
+                    let mut observed = ObservedJob::from_job(&job).expect("one of ours");
                     observed.created = Some(now);
                     jobs.push(observed);
                 }
-                Action::PatchStatus(status) => wf.status = Some(*status),
+                Effect::WriteStatus(status) => wf.status = Some(*status),
                 _ => {}
             }
         }
@@ -102,7 +101,7 @@ fn bench(c: &mut Criterion) {
     let (wf, jobs) = mid_run();
     let now = at(DONE_LAYERS as i64 + 1);
     let steady = decide(&wf, &jobs, now);
-    assert!(steady.actions.is_empty(), "mid-run and nothing changed");
+    assert!(steady.effects.is_empty(), "mid-run and nothing changed");
     c.bench_function("decide 2000 steps mid-run, steady", |b| {
         b.iter(|| decide(black_box(&wf), black_box(&jobs), now))
     });
@@ -121,9 +120,9 @@ fn bench(c: &mut Criterion) {
     let advancing = decide(&wf, &advanced, now);
     assert!(
         advancing
-            .actions
+            .effects
             .iter()
-            .any(|a| matches!(a, Action::CreateJob(_))),
+            .any(|e| matches!(e, Effect::Create(_))),
         "dependents start"
     );
     c.bench_function("decide 2000 steps mid-run, 20 Jobs just succeeded", |b| {

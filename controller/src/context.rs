@@ -11,9 +11,6 @@ use crate::metrics::Metrics;
 use crate::observe::JobCache;
 use crate::written::StatusWrites;
 
-/// Name under which the controller writes (field manager) and reports events.
-pub const MANAGER: &str = "workflow-controller";
-
 /// Shared state of the reconciler. Built once per process; everything in it is injectable so
 /// tests can run reconcile() against any client and cache.
 pub struct Context {

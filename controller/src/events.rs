@@ -18,7 +18,7 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 use tokio::sync::mpsc;
 
-use crate::context::MANAGER;
+use crate::config::MANAGER;
 use crate::metrics::Metrics;
 
 /// Events waiting to be published; when full, new Events are dropped (and counted), so a

@@ -1,10 +1,10 @@
 //! The kwf workflow controller.
 //!
-//! A functional core ([`decide`], [`jobs`]: what to do, given a Workflow and its Jobs) inside an
-//! imperative shell (everything else: watching, applying actions, leader election, metrics).
+//! A functional core ([`core`]: what to do, given a Workflow and its Jobs) inside an imperative
+//! shell (everything else: watching, applying effects, leader election, metrics). The core
+//! imports nothing from the shell. `docs/architecture.md` draws the whole path of an event.
 
-pub mod decide;
-pub mod jobs;
+pub mod core;
 
 pub mod config;
 pub mod context;

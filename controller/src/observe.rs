@@ -15,9 +15,9 @@ use kube::runtime::watcher;
 
 use kwf_api::Workflow;
 
-use crate::decide::{JobState, ObservedJob};
+use crate::core::job::ANNOTATION_INHERITED_LABELS;
+use crate::core::{JobState, ObservedJob};
 use crate::error::Error;
-use crate::jobs;
 
 /// How long a created Job stays expected when the watch never shows it (e.g. it was created and
 /// deleted while the watch was re-listing); after that its absence counts.
@@ -116,7 +116,8 @@ impl JobCache {
     }
 
     fn on_seen(&self, job: &Job) -> bool {
-        let finished = jobs::observe(job).is_some_and(|observed| observed.state.is_finished());
+        let finished =
+            ObservedJob::from_job(job).is_some_and(|observed| observed.state.is_finished());
         let deleting = job.metadata.deletion_timestamp.is_some();
         let mut book = self.book();
         let was_expected = forget_expected(&mut book, job);
@@ -156,7 +157,7 @@ impl JobCache {
             .flatten()
             .filter_map(|name| self.store.get(&ObjectRef::new(name).within(namespace)))
             .filter(|job| controlled_by(job, owner))
-            .filter_map(|job| jobs::observe(&job))
+            .filter_map(|job| ObservedJob::from_job(&job))
             .collect();
         if let Some(expected) = book.expected.get_mut(owner) {
             expected.retain(|e| e.since.elapsed() < EXPECTATION_TTL);
@@ -311,7 +312,7 @@ fn pick_exit_code(pods: &[Pod]) -> Option<i32> {
         .or_else(|| codes.first().copied())
 }
 
-/// Keeps the cache small: only what [`jobs::observe`] reads stays (names, labels, owners, the
+/// Keeps the cache small: only what [`ObservedJob::from_job`] reads stays (names, labels, owners, the
 /// inherited-labels annotation, timestamps, and the finish conditions); the spec, managed fields
 /// and the rest of the status are never read.
 pub fn strip(job: &mut Job) {
@@ -321,7 +322,7 @@ pub fn strip(job: &mut Job) {
     meta.generate_name = None;
     meta.generation = None;
     if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.retain(|key, _| key == jobs::ANNOTATION_INHERITED_LABELS);
+        annotations.retain(|key, _| key == ANNOTATION_INHERITED_LABELS);
     }
     job.spec = None;
     if let Some(status) = job.status.as_mut() {
@@ -428,7 +429,7 @@ mod tests {
     #[test]
     fn a_created_job_counts_until_the_watch_shows_it() {
         let cache = cache_with(&[]);
-        let created = jobs::observe(&job("a", "wf-1", false)).unwrap();
+        let created = ObservedJob::from_job(&job("a", "wf-1", false)).unwrap();
         cache.expect("wf-1", created);
         assert_eq!(
             cache.observed("ns", "wf-1").len(),
@@ -446,7 +447,10 @@ mod tests {
     #[test]
     fn a_deleted_job_is_no_longer_expected() {
         let cache = cache_with(&[]);
-        cache.expect("wf-1", jobs::observe(&job("a", "wf-1", false)).unwrap());
+        cache.expect(
+            "wf-1",
+            ObservedJob::from_job(&job("a", "wf-1", false)).unwrap(),
+        );
         cache.on_event(&watcher::Event::Delete(job("a", "wf-1", false)));
         assert!(cache.observed("ns", "wf-1").is_empty());
     }
@@ -456,10 +460,10 @@ mod tests {
         let cache = cache_with(&[]);
         let done = job("a", "wf-1", true);
         cache.on_event(&watcher::Event::Apply(done.clone()));
-        let observed = jobs::observe(&done).unwrap();
+        let observed = ObservedJob::from_job(&done).unwrap();
         let since = cache.since_finished(&observed).expect("seen finished");
         assert!(since < Duration::from_secs(5));
-        let running = jobs::observe(&job("b", "wf-1", false)).unwrap();
+        let running = ObservedJob::from_job(&job("b", "wf-1", false)).unwrap();
         assert_eq!(cache.since_finished(&running), None);
     }
 
@@ -497,7 +501,7 @@ mod tests {
         job.metadata.managed_fields = Some(vec![Default::default()]);
         job.metadata.annotations = Some(
             [
-                (jobs::ANNOTATION_INHERITED_LABELS, "team"),
+                (ANNOTATION_INHERITED_LABELS, "team"),
                 ("kwf.dev/created-by", "replica-a"),
             ]
             .into_iter()
@@ -512,11 +516,11 @@ mod tests {
             status: "False".into(),
             ..Default::default()
         });
-        let before = jobs::observe(&job).unwrap();
+        let before = ObservedJob::from_job(&job).unwrap();
 
         strip(&mut job);
         assert_eq!(
-            jobs::observe(&job).unwrap(),
+            ObservedJob::from_job(&job).unwrap(),
             before,
             "observe sees the same Job"
         );
@@ -536,7 +540,7 @@ mod tests {
     fn only_events_that_can_change_a_decision_trigger_a_reconcile() {
         let cache = cache_with(&[]);
         let running = job("a", "wf-1", false);
-        cache.expect("wf-1", jobs::observe(&running).unwrap());
+        cache.expect("wf-1", ObservedJob::from_job(&running).unwrap());
         assert!(
             !cache.on_event(&watcher::Event::Apply(running.clone())),
             "our own create coming back"

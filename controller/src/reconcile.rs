@@ -13,11 +13,12 @@ use kube::{Resource, ResourceExt};
 use kwf_api::{LABEL_STEP, Workflow, WorkflowStatus};
 use serde_json::{Map, Value, json};
 
-use crate::context::{Context, MANAGER};
-use crate::decide::{self, Action as Planned, ObservedJob};
+use crate::config::MANAGER;
+use crate::context::Context;
+use crate::core::job::ANNOTATION_INHERITED_LABELS;
+use crate::core::{self, Effect, JobState, ObservedJob, OwnedKind, OwnedObject, WorkflowEvent};
 use crate::error::{Error, has_status};
 use crate::events::Pending;
-use crate::jobs::{self, ANNOTATION_INHERITED_LABELS};
 
 /// Annotation on every Job this controller creates: which replica created it (pod name or
 /// hostname-pid), so that two replicas acting at once would show.
@@ -26,7 +27,7 @@ pub const ANNOTATION_CREATED_BY: &str = "kwf.dev/created-by";
 /// Creates at most this many Jobs at once (a wide fan-out still respects the client's QPS).
 const CREATE_PARALLELISM: usize = 16;
 
-/// Reconciles one Workflow: the whole behaviour lives in [`decide::decide`]; this applies it.
+/// Reconciles one Workflow: the whole behaviour lives in [`core::decide`]; this applies it.
 pub async fn reconcile(wf: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     // Our own last status write, if the watch has not delivered it yet.
@@ -43,8 +44,8 @@ pub async fn reconcile(wf: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, E
         })
         .await?;
 
-    let decision = decide::decide(&wf, &observed, jiff::Timestamp::now());
-    apply(&wf, &namespace, &uid, &observed, decision.actions, &ctx).await?;
+    let decision = core::decide(&wf, &observed, jiff::Timestamp::now());
+    apply(&wf, &namespace, &uid, &observed, decision.effects, &ctx).await?;
 
     ctx.succeeded(&uid);
     ctx.metrics.observe_reconcile(started.elapsed());
@@ -67,37 +68,41 @@ pub fn error_policy(wf: Arc<Workflow>, err: &Error, ctx: Arc<Context>) -> Action
     Action::requeue(delay)
 }
 
-/// Applies the actions in order, stopping at the first error. Consecutive creates run in
-/// parallel. Jobs are created before the status that records them is written (the core orders
-/// them so), so a crash in between never loses track of a Job.
+/// Applies the effects in the order the core lists them (see [`crate::core`]), stopping at the
+/// first error. Consecutive creates run in parallel; Events are queued once everything else
+/// succeeded.
 async fn apply(
     wf: &Workflow,
     namespace: &str,
     uid: &str,
     observed: &[ObservedJob],
-    actions: Vec<Planned>,
+    effects: Vec<Effect>,
     ctx: &Context,
 ) -> Result<(), Error> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let mut creates = Vec::new();
     let mut events = Vec::new();
-    for action in actions {
-        if let Planned::CreateJob(job) = action {
+    for effect in effects {
+        if let Effect::Create(OwnedObject::Job(job)) = effect {
             creates.push(*job);
             continue;
         }
         create_all(wf, uid, observed, &jobs, std::mem::take(&mut creates), ctx).await?;
-        match action {
-            Planned::CreateJob(_) => unreachable!("handled above"),
-            Planned::DeleteJob { name } => delete_job(&jobs, &name).await?,
-            Planned::PatchJobLabels {
-                name,
+        match effect {
+            Effect::Create(OwnedObject::Job(_)) => unreachable!("handled above"),
+            Effect::Delete(target) => match target.kind {
+                OwnedKind::Job => delete_job(&jobs, &target.name).await?,
+            },
+            Effect::Relabel {
+                target,
                 labels,
                 inherited,
-            } => patch_labels(&jobs, &name, &labels, &inherited).await?,
-            Planned::PatchStatus(status) => patch_status(wf, namespace, uid, *status, ctx).await?,
+            } => match target.kind {
+                OwnedKind::Job => patch_labels(&jobs, &target.name, &labels, &inherited).await?,
+            },
+            Effect::WriteStatus(status) => patch_status(wf, namespace, uid, *status, ctx).await?,
             // Events describe what the status records: publish them once it is written.
-            event @ Planned::Event { .. } => events.push(event),
+            Effect::Event(event) => events.push(event),
         }
     }
     create_all(wf, uid, observed, &jobs, creates, ctx).await?;
@@ -152,7 +157,7 @@ async fn create_job(
         Err(err) if has_status(&err, 409) => job,
         Err(source) => return Err(Error::CreateJob { name, source }),
     };
-    if let Some(observed) = jobs::observe(&seen) {
+    if let Some(observed) = ObservedJob::from_job(&seen) {
         ctx.jobs.expect(uid, observed);
     }
     Ok(())
@@ -178,9 +183,7 @@ fn record_scheduling_latency(
         .filter_map(|dep| {
             observed
                 .iter()
-                .filter(|job| {
-                    &job.step == dep && matches!(job.state, decide::JobState::Succeeded { .. })
-                })
+                .filter(|job| &job.step == dep && matches!(job.state, JobState::Succeeded { .. }))
                 .filter_map(|job| ctx.jobs.since_finished(job))
                 .min()
         })
@@ -325,21 +328,18 @@ fn status_changes(
 }
 
 /// Queues the Event for the background publisher (see [`crate::events`]).
-fn publish(wf: &Workflow, namespace: &str, event: Planned, ctx: &Context) {
-    let Planned::Event {
+fn publish(wf: &Workflow, namespace: &str, event: WorkflowEvent, ctx: &Context) {
+    let WorkflowEvent {
         reason,
         note,
         warning,
-        job,
-    } = event
-    else {
-        return;
-    };
+        related,
+    } = event;
     // The step's Job as related object: `kubectl describe job` shows it too.
-    let related = job.map(|name| ObjectReference {
-        api_version: Some("batch/v1".into()),
-        kind: Some("Job".into()),
-        name: Some(name),
+    let related = related.map(|target| ObjectReference {
+        api_version: Some(target.kind.api_version().into()),
+        kind: Some(target.kind.kind().into()),
+        name: Some(target.name),
         namespace: Some(namespace.to_owned()),
         ..ObjectReference::default()
     });

@@ -1,23 +1,4 @@
-//! The whole behaviour of the controller as one pure function: [`decide`] takes a Workflow, the
-//! Jobs observed for it and the time, and returns what to do. No I/O: the shell observes and
-//! applies. Level-triggered: the answer depends only on the current state, so a missed event, a
-//! restart of the controller or a repeated call changes nothing; calling decide() again with the
-//! status and Jobs its actions produce yields no action.
-//!
-//! One job per module: `reset` (new generation, restart requests), `steps` (Jobs -> step
-//! phases, starting and skipping steps), `timeouts` (step deadlines), `labels` (relabel
-//! cascade), `status` (phase, conditions, progress), `messages` (what people read).
-
-mod labels;
-mod messages;
-mod reset;
-mod status;
-mod steps;
-mod timeouts;
-mod types;
-
-#[cfg(test)]
-mod tests;
+//! [`decide`]: (workflow, its observed Jobs, now) -> effects, in the contract order.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -25,25 +6,24 @@ use std::time::Duration;
 use k8s_openapi::api::batch::v1::Job;
 use kwf_api::{Dag, Workflow, WorkflowStatus};
 
-pub use types::{Action, Decision, JobState, ObservedJob};
+use super::effect::{Decision, Effect, OwnedObject, OwnedRef, WorkflowEvent};
+use super::job::inherited_labels;
+use super::messages;
+use super::observed::ObservedJob;
+use super::{relabel, reset, status, steps};
 
-use crate::jobs::inherited_labels;
-
-/// What one decision collects before it is ordered into actions.
+/// What one decision collects before it is ordered into effects.
 #[derive(Default)]
-struct Plan {
-    creates: Vec<Job>,
-    deletes: Vec<String>,
-    events: Vec<Action>,
-    requeue_after: Option<Duration>,
+pub(super) struct Plan {
+    pub creates: Vec<Job>,
+    /// Names of the Jobs to delete.
+    pub deletes: Vec<String>,
+    pub events: Vec<WorkflowEvent>,
+    pub requeue_after: Option<Duration>,
 }
 
-/// The whole behaviour of the controller: (workflow, its observed Jobs, now) -> actions.
-///
-/// Actions come in the order the shell must apply them: CreateJob first (a Job exists before
-/// the status names it), then PatchStatus (a step is marked failed or reset before its Job is
-/// deleted, so the deletion is not taken for a Job deleted by hand), then DeleteJob,
-/// PatchJobLabels and Events. Linear in steps + Jobs.
+/// The whole behaviour of the controller: (workflow, its observed Jobs, now) -> effects, in
+/// the order the [core's documentation](super) states. Linear in steps + Jobs.
 pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Decision {
     let stamp = whole_seconds(now);
     let generation = wf.metadata.generation.unwrap_or(0);
@@ -65,7 +45,7 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
                 .filter(|job| job.generation == generation && job.run == status.run)
                 .map(|job| (job.step.as_str(), job))
                 .collect();
-            let ctx = steps::Context {
+            let inputs = steps::StepInputs {
                 wf,
                 wf_name,
                 dag: &dag,
@@ -76,7 +56,7 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
                 jobs: &jobs_by_name,
                 jobs_of_run: &jobs_of_run,
             };
-            status.steps = steps::advance(&ctx, std::mem::take(&mut status.steps), &mut plan);
+            status.steps = steps::advance(&inputs, std::mem::take(&mut status.steps), &mut plan);
             status::Verdict::Valid
         }
         Err(errors) => status::Verdict::Invalid(messages::invalid(&errors)),
@@ -93,28 +73,28 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
 
     cleanup(&status, jobs, generation, &mut plan);
     let leaving: HashSet<&str> = plan.deletes.iter().map(String::as_str).collect();
-    let label_patches = labels::drift(&inherited_labels(wf), jobs, &leaving);
+    let relabels = relabel::drift(&inherited_labels(wf), jobs, &leaving);
 
-    let mut actions = Vec::with_capacity(
-        plan.creates.len() + 1 + plan.deletes.len() + label_patches.len() + plan.events.len(),
+    let mut effects = Vec::with_capacity(
+        plan.creates.len() + 1 + plan.deletes.len() + relabels.len() + plan.events.len(),
     );
-    actions.extend(
+    effects.extend(
         plan.creates
             .into_iter()
-            .map(|job| Action::CreateJob(Box::new(job))),
+            .map(|job| Effect::Create(OwnedObject::Job(Box::new(job)))),
     );
     if status != *before {
-        actions.push(Action::PatchStatus(Box::new(status)));
+        effects.push(Effect::WriteStatus(Box::new(status)));
     }
-    actions.extend(
+    effects.extend(
         plan.deletes
             .into_iter()
-            .map(|name| Action::DeleteJob { name }),
+            .map(|name| Effect::Delete(OwnedRef::job(name))),
     );
-    actions.extend(label_patches);
-    actions.extend(plan.events);
+    effects.extend(relabels);
+    effects.extend(plan.events.into_iter().map(Effect::Event));
     Decision {
-        actions,
+        effects,
         requeue_after: plan.requeue_after,
     }
 }
@@ -138,6 +118,6 @@ fn cleanup(status: &WorkflowStatus, jobs: &[ObservedJob], generation: i64, plan:
 }
 
 /// `now` without its fraction of a second: status times are stored with second precision.
-fn whole_seconds(now: jiff::Timestamp) -> jiff::Timestamp {
+pub(super) fn whole_seconds(now: jiff::Timestamp) -> jiff::Timestamp {
     jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
 }

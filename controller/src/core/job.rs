@@ -1,15 +1,13 @@
-//! Jobs as the controller sees them: the Job that runs a step ([`build_job`]), and a Job read
-//! back into what the pure core needs ([`observe`]).
+//! The Job that runs a step ([`build_job`]), and the labels and annotation through which the
+//! controller recognises its Jobs and cascades the Workflow's labels.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::batch::v1::{Job, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 use kwf_api::{LABEL_STEP, LABEL_WORKFLOW, Step, Workflow, job_name, label_value};
-
-use crate::decide::{JobState, ObservedJob};
 
 /// Label on every Job: the Workflow's `metadata.generation` it was created for.
 pub const LABEL_GENERATION: &str = "kwf.dev/generation";
@@ -150,76 +148,3 @@ fn owner_reference(wf: &Workflow) -> OwnerReference {
         block_owner_deletion: Some(true),
     }
 }
-
-/// What decide() needs of a Job. None for a Job without the controller's `kwf.dev/step` and
-/// `kwf.dev/generation` labels (not one of ours). `exit_code` is left for the shell to fill.
-pub fn observe(job: &Job) -> Option<ObservedJob> {
-    let meta = &job.metadata;
-    let labels = meta.labels.clone().unwrap_or_default();
-    let step = labels.get(LABEL_STEP)?.clone();
-    let generation = labels.get(LABEL_GENERATION)?.parse().ok()?;
-    let run = match labels.get(LABEL_RUN) {
-        Some(run) => run.parse().ok()?,
-        None => 0,
-    };
-    let inherited_labels = meta
-        .annotations
-        .as_ref()
-        .and_then(|annotations| annotations.get(ANNOTATION_INHERITED_LABELS))
-        .map(|keys| {
-            keys.split(',')
-                .filter(|key| !key.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(ObservedJob {
-        name: meta.name.clone().unwrap_or_default(),
-        uid: meta.uid.clone().unwrap_or_default(),
-        step,
-        generation,
-        run,
-        created: meta.creation_timestamp.as_ref().map(|time| time.0),
-        state: job_state(job),
-        labels,
-        inherited_labels,
-        deleting: meta.deletion_timestamp.is_some(),
-        exit_code: None,
-    })
-}
-
-/// The Job's state from its conditions. The final conditions (Complete, Failed) come only once
-/// every pod has terminated; their forerunners (SuccessCriteriaMet, FailureTarget) already
-/// settle the outcome, so they count too: dependents start sooner.
-fn job_state(job: &Job) -> JobState {
-    let status = job.status.as_ref();
-    let conditions: &[JobCondition] = status
-        .and_then(|status| status.conditions.as_deref())
-        .unwrap_or_default();
-    let holds = |kind: &str| {
-        conditions
-            .iter()
-            .find(|condition| condition.type_ == kind && condition.status == "True")
-    };
-    let finished_at =
-        |condition: &JobCondition| condition.last_transition_time.as_ref().map(|time| time.0);
-
-    if let Some(complete) = holds("Complete").or_else(|| holds("SuccessCriteriaMet")) {
-        let finished = status
-            .and_then(|status| status.completion_time.as_ref())
-            .map(|time| time.0)
-            .or_else(|| finished_at(complete));
-        return JobState::Succeeded { finished };
-    }
-    if let Some(failed) = holds("Failed").or_else(|| holds("FailureTarget")) {
-        return JobState::Failed {
-            finished: finished_at(failed),
-            reason: failed.reason.clone().unwrap_or_default(),
-            message: failed.message.clone().unwrap_or_default(),
-        };
-    }
-    JobState::Active
-}
-
-#[cfg(test)]
-mod tests;

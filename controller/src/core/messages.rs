@@ -3,7 +3,7 @@
 
 use kwf_api::ValidationErrors;
 
-use super::Action;
+use super::effect::{OwnedRef, WorkflowEvent};
 
 /// Kubernetes caps an Event's note at 1 KiB.
 const MAX_NOTE_BYTES: usize = 1024;
@@ -61,7 +61,7 @@ pub(super) fn completed(steps: usize) -> String {
     }
 }
 
-pub(super) fn step_started(step: &str, job: &str) -> Action {
+pub(super) fn step_started(step: &str, job: &str) -> WorkflowEvent {
     event(
         "StepStarted",
         format!("step \"{step}\" started: Job {job}"),
@@ -70,7 +70,7 @@ pub(super) fn step_started(step: &str, job: &str) -> Action {
     )
 }
 
-pub(super) fn step_succeeded(step: &str, job: &str) -> Action {
+pub(super) fn step_succeeded(step: &str, job: &str) -> WorkflowEvent {
     event(
         "StepSucceeded",
         format!("step \"{step}\" succeeded: Job {job}"),
@@ -79,23 +79,23 @@ pub(super) fn step_succeeded(step: &str, job: &str) -> Action {
     )
 }
 
-pub(super) fn step_failed(job: &str, message: &str) -> Action {
+pub(super) fn step_failed(job: &str, message: &str) -> WorkflowEvent {
     event("StepFailed", message.to_owned(), true, Some(job))
 }
 
-pub(super) fn step_timed_out(job: &str, message: &str) -> Action {
+pub(super) fn step_timed_out(job: &str, message: &str) -> WorkflowEvent {
     event("StepTimedOut", message.to_owned(), true, Some(job))
 }
 
-pub(super) fn workflow_completed(message: &str) -> Action {
+pub(super) fn workflow_completed(message: &str) -> WorkflowEvent {
     event("WorkflowCompleted", message.to_owned(), false, None)
 }
 
-pub(super) fn workflow_failed(message: &str) -> Action {
+pub(super) fn workflow_failed(message: &str) -> WorkflowEvent {
     event("WorkflowFailed", message.to_owned(), true, None)
 }
 
-pub(super) fn workflow_restarted(run: u32, only_failed: bool) -> Action {
+pub(super) fn workflow_restarted(run: u32, only_failed: bool) -> WorkflowEvent {
     let what = if only_failed {
         "rerunning failed and skipped steps"
     } else {
@@ -109,12 +109,12 @@ pub(super) fn workflow_restarted(run: u32, only_failed: bool) -> Action {
     )
 }
 
-fn event(reason: &str, note: String, warning: bool, job: Option<&str>) -> Action {
-    Action::Event {
+fn event(reason: &str, note: String, warning: bool, job: Option<&str>) -> WorkflowEvent {
+    WorkflowEvent {
         reason: reason.to_owned(),
         note: truncate(note, MAX_NOTE_BYTES),
         warning,
-        job: job.map(str::to_owned),
+        related: job.map(OwnedRef::job),
     }
 }
 
@@ -147,9 +147,7 @@ mod tests {
 
     #[test]
     fn event_notes_fit_in_a_kubernetes_event() {
-        let Action::Event { note, .. } = step_failed("j", &"x".repeat(5000)) else {
-            panic!("an Event");
-        };
+        let note = step_failed("j", &"x".repeat(5000)).note;
         assert_eq!(note.len(), MAX_NOTE_BYTES);
         assert!(note.ends_with('…'));
     }

@@ -4,16 +4,17 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{Action, ObservedJob};
-use crate::jobs::inherited_annotation;
+use super::effect::{Effect, OwnedRef};
+use super::job::inherited_annotation;
+use super::observed::ObservedJob;
 
-/// One PatchJobLabels per live Job whose labels or record differ from the Workflow's labels
+/// One Relabel per live Job whose labels or record differ from the Workflow's labels
 /// `wanted`. Jobs in `leaving` (being deleted by this decision) are not worth a patch.
 pub(super) fn drift(
     wanted: &BTreeMap<String, String>,
     jobs: &[ObservedJob],
     leaving: &HashSet<&str>,
-) -> Vec<Action> {
+) -> Vec<Effect> {
     let record = inherited_annotation(wanted.keys());
     jobs.iter()
         .filter(|job| !job.deleting && !leaving.contains(job.name.as_str()))
@@ -21,7 +22,7 @@ pub(super) fn drift(
         .collect()
 }
 
-fn patch(wanted: &BTreeMap<String, String>, record: &str, job: &ObservedJob) -> Option<Action> {
+fn patch(wanted: &BTreeMap<String, String>, record: &str, job: &ObservedJob) -> Option<Effect> {
     let mut labels: BTreeMap<String, Option<String>> = wanted
         .iter()
         .filter(|(key, value)| job.labels.get(*key) != Some(*value))
@@ -36,8 +37,8 @@ fn patch(wanted: &BTreeMap<String, String>, record: &str, job: &ObservedJob) -> 
     if labels.is_empty() && record_current {
         return None;
     }
-    Some(Action::PatchJobLabels {
-        name: job.name.clone(),
+    Some(Effect::Relabel {
+        target: OwnedRef::job(&job.name),
         labels,
         inherited: record.to_owned(),
     })

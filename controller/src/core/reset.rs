@@ -9,7 +9,8 @@ use kwf_api::{
     WorkflowStatus,
 };
 
-use super::{Plan, messages};
+use super::decide::Plan;
+use super::messages;
 
 /// Resets `status` for a new generation or a restart request, if there is one.
 pub(super) fn apply(

@@ -5,7 +5,8 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kwf_api::{StepPhase, WorkflowPhase, WorkflowStatus};
 
-use super::{Plan, messages};
+use super::decide::Plan;
+use super::messages;
 
 /// Condition messages are bounded so a long validation report cannot bloat the object.
 const MAX_CONDITION_MESSAGE_BYTES: usize = 4096;

@@ -7,11 +7,13 @@ use std::collections::HashMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kwf_api::{Dag, StepPhase, StepStatus, Workflow, job_name};
 
-use super::{JobState, ObservedJob, Plan, messages, timeouts};
-use crate::jobs::build_job;
+use super::decide::Plan;
+use super::job::build_job;
+use super::observed::{JobState, ObservedJob};
+use super::{messages, timeouts};
 
 /// What every step decision needs to know.
-pub(super) struct Context<'a> {
+pub(super) struct StepInputs<'a> {
     pub wf: &'a Workflow,
     pub wf_name: &'a str,
     pub dag: &'a Dag,
@@ -27,7 +29,7 @@ pub(super) struct Context<'a> {
     pub jobs_of_run: &'a HashMap<&'a str, &'a ObservedJob>,
 }
 
-impl Context<'_> {
+impl StepInputs<'_> {
     fn max_step_timeout(&self) -> i64 {
         self.wf.spec.max_step_timeout
     }
@@ -76,50 +78,54 @@ impl Book {
     }
 }
 
-/// Advances every step of `ctx.dag` in `steps` (the status entries) and returns the new entries.
-pub(super) fn advance(ctx: &Context, steps: Vec<StepStatus>, plan: &mut Plan) -> Vec<StepStatus> {
-    let mut book = Book::new(ctx.dag, steps);
-    for k in 0..ctx.dag.len() {
-        observe(ctx, &mut book, k, plan);
+/// Advances every step of `inputs.dag` in `steps` (the status entries) and returns the new entries.
+pub(super) fn advance(
+    inputs: &StepInputs,
+    steps: Vec<StepStatus>,
+    plan: &mut Plan,
+) -> Vec<StepStatus> {
+    let mut book = Book::new(inputs.dag, steps);
+    for k in 0..inputs.dag.len() {
+        update_step(inputs, &mut book, k, plan);
     }
     if book.entries.iter().any(|e| e.phase == StepPhase::Failed) {
-        skip_pending(ctx, &mut book);
+        skip_pending(inputs, &mut book);
     } else {
-        start_ready(ctx, &mut book, plan);
+        start_ready(inputs, &mut book, plan);
     }
     book.entries
 }
 
 /// Records what step `k`'s Job did since the last decision.
-fn observe(ctx: &Context, book: &mut Book, k: usize, plan: &mut Plan) {
-    let name = ctx.dag.name(k);
+fn update_step(inputs: &StepInputs, book: &mut Book, k: usize, plan: &mut Plan) {
+    let name = inputs.dag.name(k);
     match book.phase(k) {
         StepPhase::Pending => {
             // A Job of this run for a step the status calls Pending: created by a decision
             // whose status write was lost (or is not visible yet). Adopt it, never create twice.
-            let Some(&job) = ctx.jobs_of_run.get(name) else {
+            let Some(&job) = inputs.jobs_of_run.get(name) else {
                 return;
             };
             let entry = book.entry(k, name);
             entry.phase = StepPhase::Running;
-            entry.started_at = Some(Time(job.created.unwrap_or(ctx.stamp)));
+            entry.started_at = Some(Time(job.created.unwrap_or(inputs.stamp)));
             plan.events.push(messages::step_started(name, &job.name));
             entry.job_name = Some(job.name.clone());
-            track_running(ctx, entry, Some(job), plan);
+            track_running(inputs, entry, Some(job), plan);
         }
         StepPhase::Running => {
             let Some(entry) = book.get_mut(k) else {
                 return;
             };
-            let job_name = entry.job_name.get_or_insert_with(|| ctx.job_name(k));
-            let job = ctx.jobs.get(job_name.as_str()).copied();
-            track_running(ctx, entry, job, plan);
+            let job_name = entry.job_name.get_or_insert_with(|| inputs.job_name(k));
+            let job = inputs.jobs.get(job_name.as_str()).copied();
+            track_running(inputs, entry, job, plan);
         }
         StepPhase::Failed => {
             let Some(entry) = book.get_mut(k) else {
                 return;
             };
-            let Some(job) = entry.job_name.as_deref().and_then(|n| ctx.jobs.get(n)) else {
+            let Some(job) = entry.job_name.as_deref().and_then(|n| inputs.jobs.get(n)) else {
                 return;
             };
             if job.state == JobState::Active && !job.deleting {
@@ -133,7 +139,7 @@ fn observe(ctx: &Context, book: &mut Book, k: usize, plan: &mut Plan) {
 
 /// Updates a Running step from its Job (None: the Job is gone).
 fn track_running(
-    ctx: &Context,
+    inputs: &StepInputs,
     entry: &mut StepStatus,
     job: Option<&ObservedJob>,
     plan: &mut Plan,
@@ -146,17 +152,17 @@ fn track_running(
         let message = messages::deleted(
             &step,
             &job_name,
-            ctx.wf_name,
-            ctx.wf.metadata.namespace.as_deref(),
+            inputs.wf_name,
+            inputs.wf.metadata.namespace.as_deref(),
         );
-        fail(entry, ctx.stamp, message.clone(), None);
+        fail(entry, inputs.stamp, message.clone(), None);
         plan.events.push(messages::step_failed(&job_name, &message));
         return;
     };
     match &job.state {
         JobState::Succeeded { finished } => {
             entry.phase = StepPhase::Succeeded;
-            entry.finished_at = Some(Time(finished.unwrap_or(ctx.stamp)));
+            entry.finished_at = Some(Time(finished.unwrap_or(inputs.stamp)));
             plan.events.push(messages::step_succeeded(&step, &job_name));
         }
         JobState::Failed {
@@ -164,9 +170,9 @@ fn track_running(
             reason,
             message,
         } => {
-            let finished = finished.unwrap_or(ctx.stamp);
-            if reason == "DeadlineExceeded" && ctx.max_step_timeout() > 0 {
-                let message = messages::timed_out(&step, ctx.max_step_timeout());
+            let finished = finished.unwrap_or(inputs.stamp);
+            if reason == "DeadlineExceeded" && inputs.max_step_timeout() > 0 {
+                let message = messages::timed_out(&step, inputs.max_step_timeout());
                 fail(entry, finished, message.clone(), job.exit_code);
                 plan.events
                     .push(messages::step_timed_out(&job_name, &message));
@@ -179,15 +185,15 @@ fn track_running(
         JobState::Active => {
             let started = entry.started_at.as_ref().map(|time| time.0);
             let deadline =
-                timeouts::deadline(job.created, started, ctx.now, ctx.max_step_timeout());
+                timeouts::deadline(job.created, started, inputs.now, inputs.max_step_timeout());
             let Some(deadline) = deadline else {
                 return;
             };
-            match timeouts::remaining(deadline, ctx.now) {
+            match timeouts::remaining(deadline, inputs.now) {
                 Some(left) => plan.requeue_after = timeouts::earliest(plan.requeue_after, left),
                 None => {
-                    let message = messages::timed_out(&step, ctx.max_step_timeout());
-                    fail(entry, ctx.stamp, message.clone(), None);
+                    let message = messages::timed_out(&step, inputs.max_step_timeout());
+                    fail(entry, inputs.stamp, message.clone(), None);
                     plan.events
                         .push(messages::step_timed_out(&job_name, &message));
                     plan.deletes.push(job.name.clone());
@@ -205,24 +211,27 @@ fn fail(entry: &mut StepStatus, finished: jiff::Timestamp, message: String, exit
 }
 
 /// Creates the Job of every step whose dependencies all succeeded.
-fn start_ready(ctx: &Context, book: &mut Book, plan: &mut Plan) {
-    let ready = ctx.dag.ready(|k| book.phase(k));
+fn start_ready(inputs: &StepInputs, book: &mut Book, plan: &mut Plan) {
+    let ready = inputs.dag.ready(|k| book.phase(k));
     for k in ready {
-        let step = &ctx.wf.spec.containers[k];
-        let job = build_job(ctx.wf, step, ctx.generation, ctx.run);
-        let job_name = ctx.job_name(k);
+        let step = &inputs.wf.spec.containers[k];
+        let job = build_job(inputs.wf, step, inputs.generation, inputs.run);
+        let job_name = inputs.job_name(k);
         plan.events
             .push(messages::step_started(&step.step_name, &job_name));
         *book.entry(k, &step.step_name) = StepStatus {
             name: step.step_name.clone(),
             phase: StepPhase::Running,
             job_name: Some(job_name),
-            started_at: Some(Time(ctx.stamp)),
+            started_at: Some(Time(inputs.stamp)),
             ..StepStatus::default()
         };
-        if let Some(deadline) =
-            timeouts::deadline(None, Some(ctx.stamp), ctx.now, ctx.max_step_timeout())
-            && let Some(left) = timeouts::remaining(deadline, ctx.now)
+        if let Some(deadline) = timeouts::deadline(
+            None,
+            Some(inputs.stamp),
+            inputs.now,
+            inputs.max_step_timeout(),
+        ) && let Some(left) = timeouts::remaining(deadline, inputs.now)
         {
             plan.requeue_after = timeouts::earliest(plan.requeue_after, left);
         }
@@ -232,19 +241,19 @@ fn start_ready(ctx: &Context, book: &mut Book, plan: &mut Plan) {
 
 /// Once a step failed no new step starts: every Pending step is Skipped, naming the failed step
 /// it (transitively) depends on when there is one.
-fn skip_pending(ctx: &Context, book: &mut Book) {
+fn skip_pending(inputs: &StepInputs, book: &mut Book) {
     // cause[k]: the failed step that keeps step k from running, if any.
-    let mut cause: Vec<Option<usize>> = vec![None; ctx.dag.len()];
-    for &k in ctx.dag.topological_order() {
+    let mut cause: Vec<Option<usize>> = vec![None; inputs.dag.len()];
+    for &k in inputs.dag.topological_order() {
         match book.phase(k) {
             StepPhase::Failed => cause[k] = Some(k),
             StepPhase::Pending => {
-                cause[k] = ctx.dag.dependencies(k).iter().find_map(|&d| cause[d]);
+                cause[k] = inputs.dag.dependencies(k).iter().find_map(|&d| cause[d]);
                 let message = match cause[k] {
-                    Some(failed) => messages::skipped_after(ctx.dag.name(failed)),
+                    Some(failed) => messages::skipped_after(inputs.dag.name(failed)),
                     None => messages::skipped_workflow_failed(),
                 };
-                let entry = book.entry(k, ctx.dag.name(k));
+                let entry = book.entry(k, inputs.dag.name(k));
                 entry.phase = StepPhase::Skipped;
                 entry.message = Some(message);
             }

@@ -193,6 +193,6 @@ fn a_job_deleted_after_it_succeeded_changes_nothing() {
     world.reconcile(at(2));
     world.jobs.retain(|job| job.step != "b");
     let decision = world.reconcile(at(3));
-    assert_eq!(decision.actions, Vec::new());
+    assert_eq!(decision.effects, Vec::new());
     assert_eq!(world.step_phase("b"), StepPhase::Succeeded);
 }

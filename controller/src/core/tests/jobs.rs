@@ -1,17 +1,17 @@
-//! build_job() and observe(): the Job the controller creates, and reading Jobs back.
+//! build_job() and ObservedJob::from_job(): the Job the controller creates, and reading Jobs back.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kwf_api::{Step, Workflow, WorkflowSpec};
+use kwf_api::{LABEL_STEP, LABEL_WORKFLOW, Step, Workflow, WorkflowSpec};
 
-use super::*;
-
-fn at(second: i64) -> jiff::Timestamp {
-    jiff::Timestamp::from_second(1_800_000_000 + second).expect("a valid test time")
-}
+use super::at;
+use crate::core::job::{
+    ANNOTATION_INHERITED_LABELS, LABEL_GENERATION, LABEL_RUN, build_job, inherited_annotation,
+};
+use crate::core::{JobState, ObservedJob};
 
 fn labeled_workflow(timeout: i64) -> Workflow {
     let mut wf = Workflow::new(
@@ -262,8 +262,8 @@ fn created_job() -> Job {
 }
 
 #[test]
-fn observing_a_fresh_job_reads_its_labels() {
-    let observed = observe(&created_job()).expect("one of ours");
+fn reading_a_fresh_job_reads_its_labels() {
+    let observed = ObservedJob::from_job(&created_job()).expect("one of ours");
     assert_eq!(observed.name, "etl-load-3-r1");
     assert_eq!(observed.uid, "job-uid");
     assert_eq!(observed.step, "load");
@@ -289,14 +289,14 @@ fn observing_a_fresh_job_reads_its_labels() {
 fn a_complete_job_succeeded_at_its_completion_time() {
     let mut job = with_conditions(created_job(), vec![condition("Complete", "True", "", 5)]);
     assert_eq!(
-        observe(&job).map(|o| o.state),
+        ObservedJob::from_job(&job).map(|o| o.state),
         Some(JobState::Succeeded {
             finished: Some(at(5))
         })
     );
     job.status.as_mut().expect("status").completion_time = Some(Time(at(4)));
     assert_eq!(
-        observe(&job).map(|o| o.state),
+        ObservedJob::from_job(&job).map(|o| o.state),
         Some(JobState::Succeeded {
             finished: Some(at(4))
         })
@@ -310,7 +310,7 @@ fn success_criteria_met_already_counts_as_succeeded() {
         vec![condition("SuccessCriteriaMet", "True", "", 3)],
     );
     assert_eq!(
-        observe(&job).map(|o| o.state),
+        ObservedJob::from_job(&job).map(|o| o.state),
         Some(JobState::Succeeded {
             finished: Some(at(3))
         })
@@ -327,7 +327,7 @@ fn a_failed_job_carries_its_reason_and_message() {
         ],
     );
     assert_eq!(
-        observe(&job).map(|o| o.state),
+        ObservedJob::from_job(&job).map(|o| o.state),
         Some(JobState::Failed {
             finished: Some(at(7)),
             reason: "DeadlineExceeded".to_owned(),
@@ -348,7 +348,7 @@ fn failure_target_already_counts_as_failed() {
         )],
     );
     assert!(matches!(
-        observe(&job).map(|o| o.state),
+        ObservedJob::from_job(&job).map(|o| o.state),
         Some(JobState::Failed { reason, .. }) if reason == "BackoffLimitExceeded"
     ));
 }
@@ -362,32 +362,35 @@ fn conditions_that_do_not_hold_are_ignored() {
             condition("Suspended", "True", "JobSuspended", 6),
         ],
     );
-    assert_eq!(observe(&job).map(|o| o.state), Some(JobState::Active));
+    assert_eq!(
+        ObservedJob::from_job(&job).map(|o| o.state),
+        Some(JobState::Active)
+    );
 }
 
 #[test]
 fn a_job_being_deleted_says_so() {
     let mut job = created_job();
     job.metadata.deletion_timestamp = Some(Time(at(9)));
-    assert!(observe(&job).is_some_and(|o| o.deleting));
+    assert!(ObservedJob::from_job(&job).is_some_and(|o| o.deleting));
 }
 
 #[test]
-fn jobs_without_the_controllers_labels_are_not_observed() {
+fn jobs_without_the_controllers_labels_are_not_read() {
     let mut job = created_job();
     job.metadata
         .labels
         .as_mut()
         .expect("labels")
         .remove(LABEL_STEP);
-    assert_eq!(observe(&job), None);
+    assert_eq!(ObservedJob::from_job(&job), None);
     let mut job = created_job();
     job.metadata
         .labels
         .as_mut()
         .expect("labels")
         .insert(LABEL_GENERATION.to_owned(), "x".to_owned());
-    assert_eq!(observe(&job), None);
+    assert_eq!(ObservedJob::from_job(&job), None);
 }
 
 #[test]
@@ -398,7 +401,7 @@ fn a_job_without_a_run_label_is_of_the_first_run() {
         .as_mut()
         .expect("labels")
         .remove(LABEL_RUN);
-    assert_eq!(observe(&job).map(|o| o.run), Some(0));
+    assert_eq!(ObservedJob::from_job(&job).map(|o| o.run), Some(0));
 }
 
 #[test]

@@ -1,11 +1,12 @@
-//! Tests of decide(): small builders and a simulated world (`World`) that applies a Decision's
-//! actions the way the shell and the API server would, so each scenario runs through several
+//! Tests of the core: small builders and a simulated world (`World`) that applies a Decision's
+//! effects the way the shell and the API server would, so each scenario runs through several
 //! reconciles and checks idempotence after every one.
 
 mod failure;
-mod labels;
+mod jobs;
 mod progress;
 mod property;
+mod relabel;
 mod restart;
 mod start;
 mod timeouts;
@@ -16,8 +17,8 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kwf_api::{Step, StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowSpec, WorkflowStatus};
 
-use super::{Action, Decision, JobState, ObservedJob, decide};
-use crate::jobs::observe;
+use super::decide::whole_seconds;
+use super::{Decision, Effect, JobState, ObservedJob, OwnedKind, OwnedObject, OwnedRef, decide};
 
 /// A fixed instant plus `second` seconds.
 pub(super) fn at(second: i64) -> jiff::Timestamp {
@@ -117,12 +118,12 @@ impl World {
             .unwrap_or_else(|| panic!("a Job of step {step} exists"))
     }
 
-    /// decide() at `now`, its actions applied; then asserts that deciding again changes nothing.
+    /// decide() at `now`, its effects applied; then asserts that deciding again changes nothing.
     pub fn reconcile(&mut self, now: jiff::Timestamp) -> Decision {
         let decision = self.reconcile_once(now);
         let again = decide(&self.wf, &self.jobs, now);
         assert_eq!(
-            again.actions,
+            again.effects,
             Vec::new(),
             "deciding again over the result is not a no-op"
         );
@@ -130,39 +131,44 @@ impl World {
         decision
     }
 
-    /// decide() at `now` with its actions applied, without the idempotence check.
+    /// decide() at `now` with its effects applied, without the idempotence check.
     pub fn reconcile_once(&mut self, now: jiff::Timestamp) -> Decision {
         let decision = decide(&self.wf, &self.jobs, now);
-        for action in &decision.actions {
-            self.apply(action, now);
+        for effect in &decision.effects {
+            self.apply(effect, now);
         }
         decision
     }
 
-    pub fn apply(&mut self, action: &Action, now: jiff::Timestamp) {
-        match action {
-            Action::CreateJob(job) => {
-                let mut observed = observe(job).expect("a created Job carries kwf.dev labels");
+    pub fn apply(&mut self, effect: &Effect, now: jiff::Timestamp) {
+        match effect {
+            Effect::Create(OwnedObject::Job(job)) => {
+                let mut observed =
+                    ObservedJob::from_job(job).expect("a created Job carries kwf.dev labels");
                 if self.jobs.iter().any(|j| j.name == observed.name) {
                     return; // AlreadyExists
                 }
                 self.uid += 1;
                 observed.uid = format!("job-uid-{}", self.uid);
                 // The API server stamps creation in whole seconds.
-                observed.created = Some(super::whole_seconds(now));
+                observed.created = Some(whole_seconds(now));
                 self.created.push(observed.name.clone());
                 self.jobs.push(observed);
             }
-            Action::DeleteJob { name } => self.jobs.retain(|job| &job.name != name),
-            Action::PatchJobLabels {
-                name,
+            Effect::Delete(target) => {
+                assert_eq!(target.kind, OwnedKind::Job);
+                self.jobs.retain(|job| job.name != target.name);
+            }
+            Effect::Relabel {
+                target,
                 labels,
                 inherited,
             } => {
+                assert_eq!(target.kind, OwnedKind::Job);
                 let job = self
                     .jobs
                     .iter_mut()
-                    .find(|job| &job.name == name)
+                    .find(|job| job.name == target.name)
                     .expect("a patched Job exists");
                 for (key, value) in labels {
                     match value {
@@ -176,8 +182,8 @@ impl World {
                     .map(str::to_owned)
                     .collect();
             }
-            Action::PatchStatus(status) => self.wf.status = Some((**status).clone()),
-            Action::Event { .. } => {}
+            Effect::WriteStatus(status) => self.wf.status = Some((**status).clone()),
+            Effect::Event(_) => {}
         }
     }
 
@@ -216,13 +222,28 @@ impl World {
     }
 }
 
+/// The kind of each effect of a decision, in order.
+pub(super) fn kinds(decision: &Decision) -> Vec<&'static str> {
+    decision
+        .effects
+        .iter()
+        .map(|effect| match effect {
+            Effect::Create(_) => "create",
+            Effect::WriteStatus(_) => "status",
+            Effect::Delete(_) => "delete",
+            Effect::Relabel { .. } => "relabel",
+            Effect::Event(_) => "event",
+        })
+        .collect()
+}
+
 /// Names of the Jobs a decision creates, in order.
 pub(super) fn created(decision: &Decision) -> Vec<String> {
     decision
-        .actions
+        .effects
         .iter()
-        .filter_map(|action| match action {
-            Action::CreateJob(job) => job.metadata.name.clone(),
+        .filter_map(|effect| match effect {
+            Effect::Create(OwnedObject::Job(job)) => job.metadata.name.clone(),
             _ => None,
         })
         .collect()
@@ -231,10 +252,10 @@ pub(super) fn created(decision: &Decision) -> Vec<String> {
 /// Names of the Jobs a decision deletes, in order.
 pub(super) fn deleted(decision: &Decision) -> Vec<String> {
     decision
-        .actions
+        .effects
         .iter()
-        .filter_map(|action| match action {
-            Action::DeleteJob { name } => Some(name.clone()),
+        .filter_map(|effect| match effect {
+            Effect::Delete(target) if target.kind == OwnedKind::Job => Some(target.name.clone()),
             _ => None,
         })
         .collect()
@@ -243,10 +264,10 @@ pub(super) fn deleted(decision: &Decision) -> Vec<String> {
 /// Reasons of the Events a decision records, in order.
 pub(super) fn events(decision: &Decision) -> Vec<String> {
     decision
-        .actions
+        .effects
         .iter()
-        .filter_map(|action| match action {
-            Action::Event { reason, .. } => Some(reason.clone()),
+        .filter_map(|effect| match effect {
+            Effect::Event(event) => Some(event.reason.clone()),
             _ => None,
         })
         .collect()
@@ -255,12 +276,10 @@ pub(super) fn events(decision: &Decision) -> Vec<String> {
 /// Notes of the Events with `reason`.
 pub(super) fn notes(decision: &Decision, reason: &str) -> Vec<String> {
     decision
-        .actions
+        .effects
         .iter()
-        .filter_map(|action| match action {
-            Action::Event {
-                reason: r, note, ..
-            } if r == reason => Some(note.clone()),
+        .filter_map(|effect| match effect {
+            Effect::Event(event) if event.reason == reason => Some(event.note.clone()),
             _ => None,
         })
         .collect()

@@ -27,7 +27,7 @@ fn nothing_happens_while_jobs_run() {
     let mut world = World::new(diamond());
     world.reconcile(at(0));
     let decision = world.reconcile(at(10));
-    assert_eq!(decision.actions, Vec::new());
+    assert_eq!(decision.effects, Vec::new());
     assert_eq!(decision.requeue_after, secs(50));
 }
 
@@ -77,7 +77,7 @@ fn all_steps_succeeded_completes_the_workflow_once() {
 
     let later = world.reconcile(at(100));
     assert_eq!(
-        later.actions,
+        later.effects,
         Vec::new(),
         "a completed workflow stays quiet"
     );

@@ -1,7 +1,7 @@
 //! Property: for a random DAG and a random completion order (with some status writes lost, as
 //! when a write conflicts or the controller dies after creating a Job), decide() creates exactly
 //! one Job per step, never before all of the step's dependencies succeeded, and the workflow
-//! ends Completed. Each decision whose actions all landed is checked to be idempotent.
+//! ends Completed. Each decision whose effects all landed is checked to be idempotent.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -66,8 +66,8 @@ proptest! {
             let now = at(round as i64);
             let decision = decide(&world.wf, &world.jobs, now);
             let lose_write = lost_writes[round % lost_writes.len()];
-            for action in &decision.actions {
-                if let Action::CreateJob(job) = action {
+            for effect in &decision.effects {
+                if let Effect::Create(OwnedObject::Job(job)) = effect {
                     let step = job.metadata.labels.as_ref()
                         .and_then(|labels| labels.get(kwf_api::LABEL_STEP))
                         .cloned()
@@ -81,14 +81,14 @@ proptest! {
                     }
                     *creates.entry(step).or_default() += 1;
                 }
-                if lose_write && matches!(action, Action::PatchStatus(_)) {
+                if lose_write && matches!(effect, Effect::WriteStatus(_)) {
                     continue;
                 }
-                world.apply(action, now);
+                world.apply(effect, now);
             }
             if !lose_write {
                 let again = decide(&world.wf, &world.jobs, now);
-                prop_assert_eq!(again.actions, Vec::new(), "not idempotent in round {}", round);
+                prop_assert_eq!(again.effects, Vec::new(), "not idempotent in round {}", round);
             }
             if world.wf.status.as_ref().and_then(|s| s.phase) == Some(WorkflowPhase::Completed) {
                 break;
@@ -106,7 +106,7 @@ proptest! {
 
         prop_assert_eq!(world.wf.status.as_ref().and_then(|s| s.phase), Some(WorkflowPhase::Completed));
         prop_assert_eq!(creates.len(), n, "every step got a Job");
-        prop_assert!(creates.values().all(|&count| count == 1), "one CreateJob per step: {:?}", creates);
+        prop_assert!(creates.values().all(|&count| count == 1), "one create per step: {:?}", creates);
         prop_assert_eq!(world.jobs.len(), n);
         let progress = format!("{n}/{n}");
         prop_assert_eq!(world.status().progress.as_deref(), Some(progress.as_str()));

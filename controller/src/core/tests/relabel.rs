@@ -14,14 +14,14 @@ fn labeled(labels: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 fn label_patches(decision: &Decision) -> Vec<(String, BTreeMap<String, Option<String>>, String)> {
     decision
-        .actions
+        .effects
         .iter()
-        .filter_map(|action| match action {
-            Action::PatchJobLabels {
-                name,
+        .filter_map(|effect| match effect {
+            Effect::Relabel {
+                target,
                 labels,
                 inherited,
-            } => Some((name.clone(), labels.clone(), inherited.clone())),
+            } => Some((target.name.clone(), labels.clone(), inherited.clone())),
             _ => None,
         })
         .collect()
@@ -74,9 +74,9 @@ fn relabeling_the_workflow_adds_changes_and_removes_job_labels_but_not_foreign_o
     }
     assert!(
         decision
-            .actions
+            .effects
             .iter()
-            .all(|a| !matches!(a, Action::PatchStatus(_)))
+            .all(|e| !matches!(e, Effect::WriteStatus(_)))
     );
 }
 

@@ -71,18 +71,40 @@ fn the_status_has_ready_and_failed_conditions() {
 fn jobs_are_created_before_the_status_that_names_them() {
     let mut world = World::new(workflow(vec![step("a", &[])]));
     let decision = world.reconcile(at(0));
-    let kinds: Vec<&str> = decision
-        .actions
-        .iter()
-        .map(|action| match action {
-            Action::CreateJob(_) => "create",
-            Action::PatchStatus(_) => "status",
-            Action::DeleteJob { .. } => "delete",
-            Action::PatchJobLabels { .. } => "labels",
-            Action::Event { .. } => "event",
-        })
-        .collect();
-    assert_eq!(kinds, ["create", "status", "event"]);
+    assert_eq!(kinds(&decision), ["create", "status", "event"]);
+}
+
+/// The order contract of the core's documentation (creates, status, deletes, relabels,
+/// events), on a decision that has every kind of effect: a failed-only restart of a relabeled
+/// workflow recreates the failed step (create), resets it (status), deletes its old Job
+/// (delete), relabels the succeeded step's Job it keeps (relabel) and announces the restart
+/// (events).
+#[test]
+fn effects_come_in_the_contract_order() {
+    let mut world = World::new(workflow(vec![step("a", &[]), step("b", &["a"])]));
+    world.reconcile(at(0));
+    world.succeed("a", at(1));
+    world.reconcile(at(1));
+    world.fail("b", at(2), "BackoffLimitExceeded", Some(1));
+    world.reconcile(at(2));
+    world
+        .wf
+        .metadata
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert("team".to_owned(), "data".to_owned());
+    world.annotate(kwf_api::ANNOTATION_RESTART_MODE, "failed");
+    world.annotate(kwf_api::ANNOTATION_RESTARTED_AT, "now");
+
+    let decision = world.reconcile(at(3));
+    let kinds = kinds(&decision);
+    let mut distinct = kinds.clone();
+    distinct.dedup();
+    assert_eq!(
+        distinct,
+        ["create", "status", "delete", "relabel", "event"],
+        "{kinds:?}"
+    );
 }
 
 #[test]
@@ -142,7 +164,7 @@ fn a_job_of_this_run_is_adopted_when_the_status_lost_it() {
     // The decision that created wf-a-1 crashed before writing its status.
     let mut world = World::new(workflow(vec![step("a", &[]), step("b", &["a"])]));
     let first = decide(&world.wf, &world.jobs, at(0));
-    let create = first.actions.first().cloned().expect("a CreateJob");
+    let create = first.effects.first().cloned().expect("a CreateJob");
     world.apply(&create, at(0));
 
     let decision = world.reconcile(at(1));
@@ -160,7 +182,7 @@ fn a_job_of_this_run_is_adopted_when_the_status_lost_it() {
 fn an_adopted_job_that_already_finished_is_recorded_at_once() {
     let mut world = World::new(workflow(vec![step("a", &[]), step("b", &["a"])]));
     let first = decide(&world.wf, &world.jobs, at(0));
-    world.apply(&first.actions[0], at(0));
+    world.apply(&first.effects[0], at(0));
     world.succeed("a", at(3));
 
     let decision = world.reconcile(at(4));
@@ -179,6 +201,6 @@ fn a_job_created_but_not_yet_seen_back_counts_as_running() {
     world.reconcile(at(0));
     world.jobs[0].created = None;
     let decision = decide(&world.wf, &world.jobs, at(5));
-    assert_eq!(decision.actions, Vec::new());
+    assert_eq!(decision.effects, Vec::new());
     assert_eq!(decision.requeue_after, secs(55));
 }

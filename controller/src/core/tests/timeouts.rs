@@ -35,14 +35,14 @@ fn the_status_is_written_before_the_timed_out_job_is_deleted() {
     world.reconcile(at(0));
     let decision = world.reconcile(at(3));
     let status_at = decision
-        .actions
+        .effects
         .iter()
-        .position(|a| matches!(a, Action::PatchStatus(_)));
+        .position(|e| matches!(e, Effect::WriteStatus(_)));
     let delete_at = decision
-        .actions
+        .effects
         .iter()
-        .position(|a| matches!(a, Action::DeleteJob { .. }));
-    assert!(status_at < delete_at, "{:?}", decision.actions);
+        .position(|e| matches!(e, Effect::Delete(_)));
+    assert!(status_at < delete_at, "{:?}", decision.effects);
 }
 
 #[test]
@@ -56,15 +56,13 @@ fn a_timed_out_job_still_seen_is_deleted_again_until_it_goes() {
     // The shell's cache still shows the Job, not yet deleting: ask again (NotFound is fine).
     let decision = decide(&world.wf, &timed_out, at(4));
     assert_eq!(
-        decision.actions,
-        vec![Action::DeleteJob {
-            name: "wf-a-1".to_owned()
-        }]
+        decision.effects,
+        vec![Effect::Delete(OwnedRef::job("wf-a-1"))]
     );
     // Once it is being deleted, nothing more.
     let mut deleting = timed_out;
     deleting[0].deleting = true;
-    assert_eq!(decide(&world.wf, &deleting, at(5)).actions, Vec::new());
+    assert_eq!(decide(&world.wf, &deleting, at(5)).effects, Vec::new());
 }
 
 #[test]
@@ -91,7 +89,7 @@ fn the_deadline_counts_from_the_jobs_creation() {
     world.reconcile(at(0));
     world.jobs[0].created = Some(at(4)); // the API server's clock
     let decision = decide(&world.wf, &world.jobs, at(12));
-    assert_eq!(decision.actions, Vec::new());
+    assert_eq!(decision.effects, Vec::new());
     assert_eq!(decision.requeue_after, secs(2));
     assert_eq!(world.reconcile(at(14)).requeue_after, None);
     assert_eq!(world.step_phase("a"), StepPhase::Failed);
@@ -137,7 +135,7 @@ fn an_unlimited_timeout_never_fails_a_step_and_never_requeues() {
     let mut world = World::new(wf);
     assert_eq!(world.reconcile(at(0)).requeue_after, None);
     let decision = world.reconcile(at(1_000_000));
-    assert_eq!(decision.actions, Vec::new());
+    assert_eq!(decision.effects, Vec::new());
     assert_eq!(decision.requeue_after, None);
     assert_eq!(world.step_phase("a"), StepPhase::Running);
 }

@@ -1,0 +1,48 @@
+//! The functional core: the whole behaviour of the controller as one pure function,
+//! [`decide`], and the building of the objects it asks for. No I/O and no import from the shell
+//! (the rest of the crate): the shell observes, calls [`decide`] and applies its [`Effect`]s.
+//!
+//! Level-triggered: the answer depends only on the current state, so a missed event, a restart
+//! of the controller or a repeated call changes nothing; calling decide() again with the status
+//! and Jobs its effects produce yields no effect.
+//!
+//! # The order of effects
+//!
+//! A [`Decision`] lists its effects in this order, and the shell applies them in it, stopping
+//! at the first error (the whole reconcile is then retried):
+//!
+//! 1. **creates** ([`Effect::Create`]): an object exists before the status names it, so a
+//!    crash after the create is adopted, never taken for an object deleted by hand;
+//! 2. **the status** ([`Effect::WriteStatus`], at most one): a step is recorded failed or reset
+//!    before its Job is deleted, so the deletion is not taken for a Job deleted by hand;
+//! 3. **deletes** ([`Effect::Delete`]);
+//! 4. **relabels** ([`Effect::Relabel`]);
+//! 5. **events** ([`Effect::Event`]): they describe what the status records, so they are
+//!    published only once it is written.
+//!
+//! The shell may run consecutive creates in parallel. The test
+//! `core::tests::start::effects_come_in_the_contract_order` enforces this order.
+//!
+//! One job per module: [`decide()`] (the order above), `reset` (new generation, restart
+//! requests), `steps` (Jobs -> step phases, starting and skipping steps), `timeouts` (step
+//! deadlines), `relabel` (the relabel cascade), `status` (phase, conditions, progress),
+//! `messages` (what people read), [`job`] (the Job of a step, and the labels that mark it),
+//! [`observed`] (a Job read back), [`effect`] (the vocabulary of effects).
+
+mod decide;
+pub mod effect;
+pub mod job;
+mod messages;
+pub mod observed;
+mod relabel;
+mod reset;
+mod status;
+mod steps;
+mod timeouts;
+
+#[cfg(test)]
+mod tests;
+
+pub use decide::decide;
+pub use effect::{Decision, Effect, OwnedKind, OwnedObject, OwnedRef, WorkflowEvent};
+pub use observed::{JobState, ObservedJob};

@@ -1,0 +1,131 @@
+//! What the core knows of a Job: [`ObservedJob`], read from a Job object with
+//! [`ObservedJob::from_job`] (the shell adds what the Job object does not carry, the exit code
+//! of its failed container).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::batch::v1::{Job, JobCondition};
+use kwf_api::LABEL_STEP;
+
+use super::job::{ANNOTATION_INHERITED_LABELS, LABEL_GENERATION, LABEL_RUN};
+
+/// What the controller knows of one Job.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedJob {
+    pub name: String,
+    pub uid: String,
+    /// The `kwf.dev/step` label: the step the Job runs.
+    pub step: String,
+    /// The `kwf.dev/generation` label: the Workflow generation the Job was created for.
+    pub generation: i64,
+    /// The `kwf.dev/run` label: the restart counter the Job was created for.
+    pub run: u32,
+    /// `metadata.creationTimestamp`; None for a Job the shell created but has not seen back yet.
+    pub created: Option<jiff::Timestamp>,
+    pub state: JobState,
+    /// Current labels of the Job.
+    pub labels: BTreeMap<String, String>,
+    /// Keys of the labels that were copied from the Workflow (the `kwf.dev/inherited-labels`
+    /// annotation), so a relabel removes exactly those and leaves others' labels alone.
+    pub inherited_labels: BTreeSet<String>,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+    /// Exit code of the Job's failed container, filled by the shell from the Job's pod; only
+    /// for Failed Jobs, None when no pod shows one.
+    pub exit_code: Option<i32>,
+}
+
+/// How far a Job got, from its conditions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum JobState {
+    /// Not finished (including not yet started).
+    #[default]
+    Active,
+    /// Complete (or SuccessCriteriaMet).
+    Succeeded { finished: Option<jiff::Timestamp> },
+    /// Failed (or FailureTarget), with the condition's reason and message, e.g.
+    /// `BackoffLimitExceeded` or `DeadlineExceeded`.
+    Failed {
+        finished: Option<jiff::Timestamp>,
+        reason: String,
+        message: String,
+    },
+}
+
+impl JobState {
+    pub fn is_finished(&self) -> bool {
+        !matches!(self, JobState::Active)
+    }
+}
+
+impl ObservedJob {
+    /// What decide() needs of a Job. None for a Job without the controller's `kwf.dev/step` and
+    /// `kwf.dev/generation` labels (not one of ours). `exit_code` is left for the shell to fill.
+    pub fn from_job(job: &Job) -> Option<ObservedJob> {
+        let meta = &job.metadata;
+        let labels = meta.labels.clone().unwrap_or_default();
+        let step = labels.get(LABEL_STEP)?.clone();
+        let generation = labels.get(LABEL_GENERATION)?.parse().ok()?;
+        let run = match labels.get(LABEL_RUN) {
+            Some(run) => run.parse().ok()?,
+            None => 0,
+        };
+        let inherited_labels = meta
+            .annotations
+            .as_ref()
+            .and_then(|annotations| annotations.get(ANNOTATION_INHERITED_LABELS))
+            .map(|keys| {
+                keys.split(',')
+                    .filter(|key| !key.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(ObservedJob {
+            name: meta.name.clone().unwrap_or_default(),
+            uid: meta.uid.clone().unwrap_or_default(),
+            step,
+            generation,
+            run,
+            created: meta.creation_timestamp.as_ref().map(|time| time.0),
+            state: job_state(job),
+            labels,
+            inherited_labels,
+            deleting: meta.deletion_timestamp.is_some(),
+            exit_code: None,
+        })
+    }
+}
+
+/// The Job's state from its conditions. The final conditions (Complete, Failed) come only once
+/// every pod has terminated; their forerunners (SuccessCriteriaMet, FailureTarget) already
+/// settle the outcome, so they count too: dependents start sooner.
+fn job_state(job: &Job) -> JobState {
+    let status = job.status.as_ref();
+    let conditions: &[JobCondition] = status
+        .and_then(|status| status.conditions.as_deref())
+        .unwrap_or_default();
+    let holds = |kind: &str| {
+        conditions
+            .iter()
+            .find(|condition| condition.type_ == kind && condition.status == "True")
+    };
+    let finished_at =
+        |condition: &JobCondition| condition.last_transition_time.as_ref().map(|time| time.0);
+
+    if let Some(complete) = holds("Complete").or_else(|| holds("SuccessCriteriaMet")) {
+        let finished = status
+            .and_then(|status| status.completion_time.as_ref())
+            .map(|time| time.0)
+            .or_else(|| finished_at(complete));
+        return JobState::Succeeded { finished };
+    }
+    if let Some(failed) = holds("Failed").or_else(|| holds("FailureTarget")) {
+        return JobState::Failed {
+            finished: finished_at(failed),
+            reason: failed.reason.clone().unwrap_or_default(),
+            message: failed.message.clone().unwrap_or_default(),
+        };
+    }
+    JobState::Active
+}
