@@ -2,7 +2,7 @@
 
 use kube::CustomResourceExt;
 
-use crate::types::Workflow;
+use crate::workflow::Workflow;
 
 /// The generated CRD as YAML, exactly as committed in `crd/workflow.yaml`.
 pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {

@@ -6,13 +6,16 @@ use fnv::FnvHashMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::adjacency::Adjacency;
-use crate::types::{StepPhase, WorkflowSpec};
-use crate::validate::{Checked, Limits, ValidationErrors};
+use crate::dependency_graph::DependencyGraph;
+use crate::limits::Limits;
+use crate::validate::{ValidationErrors, problems};
+use crate::workflow::{StepPhase, WorkflowSpec};
 
-/// The dependency graph of a valid Workflow. Steps are indexed `0..len()` in spec order.
+/// A valid Workflow's steps and their dependencies, for the questions asked of them. Steps
+/// are indexed `0..len()` in spec order.
 ///
-/// Adjacency is kept in flat arrays (what the queries walk); petgraph finds and names the
-/// cycles of invalid specs (strongly connected components) and is offered by [`Dag::graph`].
+/// Adjacency is kept in flat arrays (what the queries walk), as the spec's `DependencyGraph`
+/// resolved it; petgraph is offered by [`Dag::graph`] for rendering and analysis.
 #[derive(Debug, Clone)]
 pub struct Dag {
     names: Vec<String>,
@@ -33,9 +36,10 @@ impl Dag {
 
     /// [`Dag::build`] with other limits than the CRD's.
     pub fn build_with(spec: &WorkflowSpec, limits: &Limits) -> Result<Dag, ValidationErrors> {
-        let checked = Checked::new(spec, limits);
-        if !checked.problems.is_empty() {
-            return Err(ValidationErrors(checked.problems));
+        let graph = DependencyGraph::build(spec);
+        let problems = problems(spec, limits, &graph);
+        if !problems.is_empty() {
+            return Err(ValidationErrors(problems));
         }
         let names: Vec<String> = spec
             .containers
@@ -44,15 +48,15 @@ impl Dag {
             .collect();
         let index = names.iter().cloned().zip(0..).collect();
         let mut rank = vec![0; names.len()];
-        for (position, &step) in checked.topological.iter().enumerate() {
+        for (position, &step) in graph.topological.iter().enumerate() {
             rank[step] = position;
         }
         Ok(Dag {
             names,
             index,
-            dependencies: checked.dependencies,
-            dependents: checked.dependents,
-            topological: checked.topological,
+            dependencies: graph.dependencies,
+            dependents: graph.dependents,
+            topological: graph.topological,
             rank,
         })
     }

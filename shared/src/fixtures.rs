@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time
 use k8s_openapi::jiff::Timestamp;
 
 use crate::names::job_name;
-use crate::types::{
+use crate::workflow::{
     Step, StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowSpec, WorkflowStatus,
 };
 
@@ -203,7 +203,7 @@ pub trait WorkflowFixture {
     ) -> Workflow;
     /// Only what a person submits (name, labels, annotations, spec): no namespace, uid,
     /// generation, creation time or status, so the API server accepts it in any namespace.
-    fn as_manifest(self) -> Workflow;
+    fn into_manifest(self) -> Workflow;
 }
 
 impl WorkflowFixture for Workflow {
@@ -299,7 +299,7 @@ impl WorkflowFixture for Workflow {
         self
     }
 
-    fn as_manifest(mut self) -> Workflow {
+    fn into_manifest(mut self) -> Workflow {
         self.metadata = ObjectMeta {
             name: self.metadata.name,
             labels: self.metadata.labels,
@@ -530,7 +530,7 @@ mod tests {
         let wf = diamond()
             .with_label("team", "data")
             .with_status(WorkflowPhase::Started, None, vec![])
-            .as_manifest();
+            .into_manifest();
         assert_eq!(wf.metadata.name.as_deref(), Some("diamond"));
         assert_eq!(
             wf.metadata.labels,

@@ -7,9 +7,6 @@ use fnv::FnvHasher;
 
 /// Longest name of a Kubernetes label value and of a DNS-1123 label.
 pub const MAX_LABEL_LEN: usize = 63;
-/// Longest `stepName`: leaves room in a 63-character Job name for a workflow name prefix,
-/// the generation and the run.
-pub const MAX_STEP_NAME_LEN: usize = 40;
 /// A DNS-1123 label as a regular expression (without the length limit).
 pub const DNS1123_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 /// Characters of the hash suffix that replaces a cut part.
@@ -133,6 +130,7 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+    use crate::limits::MAX_STEP_NAME_LEN;
 
     #[test]
     fn short_names_are_kept_as_they_are() {

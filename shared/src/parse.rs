@@ -6,10 +6,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_saphyr::{Location, SnippetMode, Spanned};
 
-use crate::types::Workflow;
-
-/// The apiVersion every Workflow document must have.
-pub const API_VERSION: &str = "kwf.dev/v1alpha1";
+use crate::workflow::{API_VERSION, Workflow};
 
 /// What is wrong with a YAML input, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,42 +2,12 @@
 //! act on. The CRD's CEL rules catch most of these at admission; this layer repeats them (a
 //! spec may come from a file or an older CRD) and adds what CEL cannot see: cycles.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 
-use fnv::FnvHashMap;
-
-use petgraph::algo::tarjan_scc;
-use petgraph::graph::{DiGraph, NodeIndex};
-
-use crate::adjacency::Adjacency;
-use crate::names::{MAX_STEP_NAME_LEN, is_dns1123_label};
-use crate::types::WorkflowSpec;
-
-/// Most steps a Workflow may have (also the CRD's `maxItems`): a 2,000-step workflow with its
-/// status stays well below etcd's 1.5 MiB object limit, and the CEL rules stay within the
-/// API server's cost budget.
-pub const MAX_STEPS: usize = 2000;
-/// Most entries a step's `dependsOn` may have (also the CRD's `maxItems`).
-pub const MAX_DEPENDENCIES: usize = 100;
-
-/// Bounds `validate_with` checks. The defaults are the CRD's; larger ones exist so that the
-/// engine can be exercised (and benchmarked) beyond what the API server admits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub max_steps: usize,
-    pub max_dependencies: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_steps: MAX_STEPS,
-            max_dependencies: MAX_DEPENDENCIES,
-        }
-    }
-}
+use crate::dependency_graph::{DependencyGraph, Unresolved};
+use crate::limits::{Limits, MAX_STEP_NAME_LEN};
+use crate::names::is_dns1123_label;
+use crate::workflow::WorkflowSpec;
 
 /// What is wrong, as a machine-readable category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -134,7 +104,7 @@ pub fn validate(spec: &WorkflowSpec) -> Result<(), ValidationErrors> {
 /// cycle. Linear in steps plus dependencies (the topological sort that finds whether there
 /// is a cycle adds a log factor for its deterministic ties).
 pub fn validate_with(spec: &WorkflowSpec, limits: &Limits) -> Result<(), ValidationErrors> {
-    let problems = Checked::new(spec, limits).problems;
+    let problems = problems(spec, limits, &DependencyGraph::build(spec));
     if problems.is_empty() {
         Ok(())
     } else {
@@ -142,253 +112,131 @@ pub fn validate_with(spec: &WorkflowSpec, limits: &Limits) -> Result<(), Validat
     }
 }
 
-/// The result of checking a spec: its problems, and the pieces `Dag::build` reuses so that
-/// the spec is walked once.
-pub(crate) struct Checked {
-    pub problems: Vec<Problem>,
-    /// Per step, the indices of the existing steps it depends on, in `dependsOn` order
-    /// (without self-dependencies and repeats).
-    pub dependencies: Adjacency,
-    /// Per step, the steps that depend on it, in spec order.
-    pub dependents: Adjacency,
-    /// Every step after its dependencies, ties broken by spec order; complete only when
-    /// the graph has no cycle.
-    pub topological: Vec<usize>,
-}
+/// The problems of `spec`, whose dependency graph is `graph`, in the order [`validate_with`]
+/// reports them.
+pub(crate) fn problems(
+    spec: &WorkflowSpec,
+    limits: &Limits,
+    graph: &DependencyGraph,
+) -> Vec<Problem> {
+    let steps = &spec.containers;
+    let mut problems = Vec::new();
 
-impl Checked {
-    pub fn new(spec: &WorkflowSpec, limits: &Limits) -> Checked {
-        let steps = &spec.containers;
-        let mut problems = Vec::new();
+    if spec.max_step_timeout != -1 && spec.max_step_timeout <= 0 {
+        problems.push(Problem::of_spec(
+            ProblemKind::InvalidTimeout,
+            format!(
+                "maxStepTimeout is {}: set it to a positive number of seconds, or -1 for no limit",
+                spec.max_step_timeout
+            ),
+        ));
+    }
+    if steps.is_empty() {
+        problems.push(Problem::of_spec(
+            ProblemKind::NoSteps,
+            "the workflow has no steps: add at least one entry to spec.containers".to_owned(),
+        ));
+    }
+    if steps.len() > limits.max_steps {
+        problems.push(Problem::of_spec(
+            ProblemKind::TooManySteps,
+            format!(
+                "the workflow has {} steps, more than the {} allowed: split it into several workflows",
+                steps.len(),
+                limits.max_steps
+            ),
+        ));
+    }
 
-        if spec.max_step_timeout != -1 && spec.max_step_timeout <= 0 {
-            problems.push(Problem::of_spec(
-                ProblemKind::InvalidTimeout,
+    let mut duplicates = graph.duplicates.iter().peekable();
+    for (i, step) in steps.iter().enumerate() {
+        let name = step.step_name.as_str();
+        if !is_dns1123_label(name) || name.len() > MAX_STEP_NAME_LEN {
+            problems.push(Problem::of_step(
+                name,
+                ProblemKind::InvalidStepName,
                 format!(
-                    "maxStepTimeout is {}: set it to a positive number of seconds, or -1 for no limit",
-                    spec.max_step_timeout
+                    "invalid step name: use at most {MAX_STEP_NAME_LEN} lowercase letters, digits and '-', starting and ending with a letter or digit"
                 ),
             ));
         }
-        if steps.is_empty() {
-            problems.push(Problem::of_spec(
-                ProblemKind::NoSteps,
-                "the workflow has no steps: add at least one entry to spec.containers".to_owned(),
+        // The first step of a name wins; later ones are reported.
+        if duplicates.next_if_eq(&&i).is_some() {
+            problems.push(Problem::of_step(
+                name,
+                ProblemKind::DuplicateStep,
+                "another step has the same name: give every step a unique stepName".to_owned(),
             ));
         }
-        if steps.len() > limits.max_steps {
-            problems.push(Problem::of_spec(
-                ProblemKind::TooManySteps,
+        if step.image.as_deref().is_none_or(str::is_empty) && step.job_template.is_none() {
+            problems.push(Problem::of_step(
+                name,
+                ProblemKind::MissingImage,
+                "no image: set image (or a jobTemplate)".to_owned(),
+            ));
+        }
+    }
+
+    let mut unresolved = graph.unresolved.iter().peekable();
+    for (i, step) in steps.iter().enumerate() {
+        let name = step.step_name.as_str();
+        if step.depends_on.len() > limits.max_dependencies {
+            problems.push(Problem::of_step(
+                name,
+                ProblemKind::TooManyDependencies,
                 format!(
-                    "the workflow has {} steps, more than the {} allowed: split it into several workflows",
-                    steps.len(),
-                    limits.max_steps
+                    "dependsOn has {} entries, more than the {} allowed: depend on fewer steps, e.g. through an intermediate step",
+                    step.depends_on.len(),
+                    limits.max_dependencies
                 ),
             ));
         }
-
-        // Step names are short: FNV hashes them several times faster than SipHash, and
-        // they come from the workflow's own author, so flooding is not a concern.
-        let mut index: FnvHashMap<&str, usize> =
-            FnvHashMap::with_capacity_and_hasher(steps.len(), Default::default());
-        let mut edges = 0;
-        for (i, step) in steps.iter().enumerate() {
-            let name = step.step_name.as_str();
-            edges += step.depends_on.len();
-            if !is_dns1123_label(name) || name.len() > MAX_STEP_NAME_LEN {
-                problems.push(Problem::of_step(
+        while let Some(entry) = unresolved.next_if(|u| u.step == i) {
+            let dependency = &step.depends_on[entry.entry];
+            problems.push(match entry.why {
+                Unresolved::Missing => Problem::of_step(
                     name,
-                    ProblemKind::InvalidStepName,
+                    ProblemKind::MissingDependency,
                     format!(
-                        "invalid step name: use at most {MAX_STEP_NAME_LEN} lowercase letters, digits and '-', starting and ending with a letter or digit"
+                        "depends on {dependency:?}, which is not a step of this workflow: fix the name or remove it from dependsOn"
                     ),
-                ));
-            }
-            // The first step of a name wins; later ones are reported.
-            if *index.entry(name).or_insert(i) != i {
-                problems.push(Problem::of_step(
+                ),
+                Unresolved::Itself => Problem::of_step(
                     name,
-                    ProblemKind::DuplicateStep,
-                    "another step has the same name: give every step a unique stepName".to_owned(),
-                ));
-            }
-            if step.image.as_deref().is_none_or(str::is_empty) && step.job_template.is_none() {
-                problems.push(Problem::of_step(
+                    ProblemKind::SelfDependency,
+                    "depends on itself: remove it from its own dependsOn".to_owned(),
+                ),
+                Unresolved::Repeated => Problem::of_step(
                     name,
-                    ProblemKind::MissingImage,
-                    "no image: set image (or a jobTemplate)".to_owned(),
-                ));
-            }
-        }
-
-        let mut dependencies = Adjacency::with_capacity(steps.len(), edges);
-        for step in steps {
-            let name = step.step_name.as_str();
-            if step.depends_on.len() > limits.max_dependencies {
-                problems.push(Problem::of_step(
-                    name,
-                    ProblemKind::TooManyDependencies,
-                    format!(
-                        "dependsOn has {} entries, more than the {} allowed: depend on fewer steps, e.g. through an intermediate step",
-                        step.depends_on.len(),
-                        limits.max_dependencies
-                    ),
-                ));
-            }
-            for dependency in &step.depends_on {
-                match index.get(dependency.as_str()) {
-                    None => problems.push(Problem::of_step(
-                        name,
-                        ProblemKind::MissingDependency,
-                        format!(
-                            "depends on {dependency:?}, which is not a step of this workflow: fix the name or remove it from dependsOn"
-                        ),
-                    )),
-                    Some(_) if dependency == name => problems.push(Problem::of_step(
-                        name,
-                        ProblemKind::SelfDependency,
-                        "depends on itself: remove it from its own dependsOn".to_owned(),
-                    )),
-                    // dependsOn is short (bounded by max_dependencies): a scan is cheaper
-                    // than a set.
-                    Some(&d) if dependencies.current().contains(&d) => {
-                        problems.push(Problem::of_step(
-                            name,
-                            ProblemKind::DuplicateDependency,
-                            format!("lists {dependency:?} more than once in dependsOn: remove the repeat"),
-                        ))
-                    }
-                    Some(&d) => dependencies.push(d),
-                }
-            }
-            dependencies.end_row();
-        }
-
-        let dependents = dependencies.reversed();
-        let topological = topological_order(&dependencies, &dependents);
-        if topological.len() < steps.len() {
-            // Only a graph with a cycle leaves steps out: name each cycle.
-            problems.extend(cycles(
-                steps.iter().map(|s| s.step_name.as_str()),
-                &dependencies,
-            ));
-        }
-        Checked {
-            problems,
-            dependencies,
-            dependents,
-            topological,
+                    ProblemKind::DuplicateDependency,
+                    format!("lists {dependency:?} more than once in dependsOn: remove the repeat"),
+                ),
+            });
         }
     }
-}
 
-/// Kahn's algorithm with a min-heap of the steps free to go: among them the first in spec
-/// order goes first, so the order is deterministic. Steps on or after a cycle are left out.
-fn topological_order(dependencies: &Adjacency, dependents: &Adjacency) -> Vec<usize> {
-    let steps = dependencies.len();
-    let mut waiting: Vec<usize> = (0..steps).map(|s| dependencies.of(s).len()).collect();
-    let mut free: BinaryHeap<Reverse<usize>> = (0..steps)
-        .filter(|&s| waiting[s] == 0)
-        .map(Reverse)
-        .collect();
-    let mut order = Vec::with_capacity(steps);
-    while let Some(Reverse(step)) = free.pop() {
-        order.push(step);
-        for &next in dependents.of(step) {
-            waiting[next] -= 1;
-            if waiting[next] == 0 {
-                free.push(Reverse(next));
-            }
-        }
-    }
-    order
-}
-
-/// One problem per strongly connected component with more than one step, naming a real
-/// cycle through it, `a -> b -> c -> a`, where `->` reads "depends on".
-fn cycles<'a>(names: impl Iterator<Item = &'a str>, dependencies: &Adjacency) -> Vec<Problem> {
-    let names: Vec<&str> = names.collect();
-    // Edges point from a step to the steps it depends on, the direction the path is named in.
-    let mut graph: DiGraph<(), ()> = DiGraph::with_capacity(names.len(), 0);
-    for _ in 0..names.len() {
-        graph.add_node(());
-    }
-    for (step, dependency) in dependencies.edges() {
-        graph.add_edge(NodeIndex::new(step), NodeIndex::new(dependency), ());
-    }
-    let mut components: Vec<Vec<usize>> = tarjan_scc(&graph)
-        .into_iter()
-        .filter(|c| c.len() > 1)
-        .map(|c| {
-            let mut c: Vec<usize> = c.into_iter().map(NodeIndex::index).collect();
-            c.sort_unstable();
-            c
-        })
-        .collect();
-    components.sort_unstable_by_key(|c| c[0]);
-
-    let mut component_of = vec![usize::MAX; names.len()];
-    for (id, component) in components.iter().enumerate() {
-        for &step in component {
-            component_of[step] = id;
-        }
-    }
-    components
-        .iter()
-        .enumerate()
-        .map(|(id, component)| {
-            let path = shortest_cycle_through(component[0], dependencies, |s| component_of[s] == id);
-            let named: Vec<&str> = path.iter().map(|&s| names[s]).collect();
-            Problem::of_step(
-                names[component[0]],
+    // Only a graph with a cycle leaves steps out of the topological order.
+    if !graph.is_acyclic() {
+        for cycle in graph.cycles() {
+            let named: Vec<&str> = cycle.iter().map(|&s| steps[s].step_name.as_str()).collect();
+            problems.push(Problem::of_step(
+                named[0],
                 ProblemKind::Cycle,
                 format!(
                     "is part of the dependency cycle {} (\"->\" reads \"depends on\"): remove one of these dependencies",
                     named.join(" -> ")
                 ),
-            )
-        })
-        .collect()
-}
-
-/// A shortest path `start -> .. -> start` along dependencies, staying inside one strongly
-/// connected component (so it exists). Breadth-first: linear in the component's size.
-fn shortest_cycle_through(
-    start: usize,
-    dependencies: &Adjacency,
-    in_component: impl Fn(usize) -> bool,
-) -> Vec<usize> {
-    let mut parent: HashMap<usize, usize> = HashMap::new();
-    let mut queue = std::collections::VecDeque::from([start]);
-    while let Some(step) = queue.pop_front() {
-        for &d in dependencies.of(step) {
-            if d == start {
-                // Walk back from `step` to `start`, then read it forwards.
-                let mut path = vec![step];
-                let mut at = step;
-                while at != start {
-                    at = parent[&at];
-                    path.push(at);
-                }
-                path.reverse();
-                path.push(start);
-                return path;
-            }
-            if in_component(d) && !parent.contains_key(&d) {
-                parent.insert(d, step);
-                queue.push_back(d);
-            }
+            ));
         }
     }
-    // Unreachable for a real component; a lone start is still a truthful (if short) answer.
-    vec![start, start]
+    problems
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixtures::{step, workflow_of};
-    use crate::types::Step;
+    use crate::workflow::Step;
 
     fn spec(steps: Vec<Step>) -> WorkflowSpec {
         workflow_of("wf", steps).spec

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 /// API group of every kwf resource and the prefix of its labels and annotations.
 pub const GROUP: &str = "kwf.dev";
+/// The apiVersion of every Workflow, and of every Workflow document in a file.
+pub const API_VERSION: &str = "kwf.dev/v1alpha1";
 /// Label on every Job: the name of the Workflow that owns it.
 pub const LABEL_WORKFLOW: &str = "kwf.dev/workflow";
 /// Label on every Job: the step it runs.
@@ -60,7 +62,7 @@ pub struct WorkflowSpec {
         .reason(kube::core::Reason::FieldValueInvalid))]
     pub max_step_timeout: i64,
     /// The steps, one Job each; `stepName` is unique.
-    #[schemars(length(min = 1, max = crate::MAX_STEPS), transform = crate::cel::dependencies_exist)]
+    #[schemars(length(min = 1, max = crate::limits::MAX_STEPS), transform = crate::dependencies_exist::dependencies_exist)]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["stepName".into()]))]
     pub containers: Vec<Step>,
 }
@@ -89,7 +91,7 @@ fn default_max_step_timeout() -> i64 {
 pub struct Step {
     /// The step's name: a DNS-1123 label of at most 40 characters (room for the workflow
     /// name, generation and run in the 63-character Job name), unique in the workflow.
-    #[schemars(length(min = 1, max = crate::MAX_STEP_NAME_LEN), regex(pattern = crate::names::DNS1123_LABEL_PATTERN))]
+    #[schemars(length(min = 1, max = crate::limits::MAX_STEP_NAME_LEN), regex(pattern = crate::names::DNS1123_LABEL_PATTERN))]
     pub step_name: String,
     /// Container image. Required unless `jobTemplate` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,7 +109,7 @@ pub struct Step {
         deserialize_with = "null_as_empty",
         skip_serializing_if = "Vec::is_empty"
     )]
-    #[schemars(length(max = crate::MAX_DEPENDENCIES), inner(length(max = crate::MAX_STEP_NAME_LEN)))]
+    #[schemars(length(max = crate::limits::MAX_DEPENDENCIES), inner(length(max = crate::limits::MAX_STEP_NAME_LEN)))]
     pub depends_on: Vec<String>,
     /// Arguments to the entrypoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,7 +130,7 @@ pub struct Step {
     /// container's fields. The controller still sets `restartPolicy: Never`, the labels
     /// and the deadline; `image`, `command`, `args` and `env` then apply to no container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::schema::job_template")]
+    #[schemars(schema_with = "crate::job_template_schema::job_template")]
     pub job_template: Option<JobTemplateSpec>,
 }
 
