@@ -7,9 +7,9 @@ use std::time::Duration;
 use kube::Client;
 
 use crate::events::Events;
+use crate::job_cache::JobCache;
 use crate::metrics::Metrics;
-use crate::observe::JobCache;
-use crate::written::StatusWrites;
+use crate::status_writes::StatusWrites;
 
 /// Shared state of the reconciler. Built once per process; everything in it is injectable so
 /// tests can run reconcile() against any client and cache.
@@ -19,7 +19,7 @@ pub struct Context {
     pub metrics: Metrics,
     pub jobs: JobCache,
     /// Status writes the Workflow watch has not shown back yet.
-    pub written: StatusWrites,
+    pub status_writes: StatusWrites,
     /// This process's identity: written on every Job it creates (`kwf.dev/created-by`).
     pub identity: String,
     /// Consecutive failed reconciles per Workflow uid, for the retry backoff.
@@ -39,7 +39,7 @@ impl Context {
             client,
             metrics,
             jobs,
-            written: StatusWrites::default(),
+            status_writes: StatusWrites::default(),
             identity,
             failures: Mutex::default(),
         }

@@ -10,15 +10,15 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod job_cache;
 pub mod leader;
 pub mod metrics;
-pub mod observe;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod run;
 pub mod server;
+pub mod status_writes;
 pub mod telemetry;
-pub mod written;
 
 pub use config::Config;
 pub use error::Error;

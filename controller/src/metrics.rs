@@ -122,12 +122,12 @@ impl Metrics {
     }
 
     /// Records how long one reconcile took.
-    pub fn observe_reconcile(&self, took: Duration) {
+    pub fn record_reconcile_duration(&self, took: Duration) {
         self.reconcile_duration.observe(took.as_secs_f64());
     }
 
     /// Records the scheduling latency of one dependent step.
-    pub fn observe_scheduling_latency(&self, latency: Duration) {
+    pub fn record_scheduling_latency(&self, latency: Duration) {
         self.scheduling_latency.observe(latency.as_secs_f64());
     }
 
@@ -229,8 +229,8 @@ mod tests {
     #[test]
     fn encodes_every_family_with_the_kwf_prefix() {
         let metrics = Metrics::new();
-        metrics.observe_reconcile(Duration::from_millis(3));
-        metrics.observe_scheduling_latency(Duration::from_millis(7));
+        metrics.record_reconcile_duration(Duration::from_millis(3));
+        metrics.record_scheduling_latency(Duration::from_millis(7));
         metrics.count_error("create_job");
         metrics.count_request("create", "jobs");
         metrics.count_job_created();

@@ -1,4 +1,4 @@
-//! One reconcile: observe a Workflow's Jobs, ask the pure core what to do, do it.
+//! One reconcile: read a Workflow's Jobs from the cache, ask the pure core what to do, do it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,11 +31,11 @@ const CREATE_PARALLELISM: usize = 16;
 pub async fn reconcile(wf: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     // Our own last status write, if the watch has not delivered it yet.
-    let wf = ctx.written.current(wf);
+    let wf = ctx.status_writes.current(wf);
     let namespace = wf.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let uid = wf.uid().ok_or(Error::MissingMetadata("uid"))?;
 
-    let mut observed = ctx.jobs.observed(&namespace, &uid);
+    let mut observed = ctx.jobs.jobs_of(&namespace, &uid);
     let status = wf.status.clone().unwrap_or_default();
     // Only a step whose status lacks the code needs its pods listed.
     ctx.jobs
@@ -48,7 +48,7 @@ pub async fn reconcile(wf: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, E
     apply(&wf, &namespace, &uid, &observed, decision.effects, &ctx).await?;
 
     ctx.succeeded(&uid);
-    ctx.metrics.observe_reconcile(started.elapsed());
+    ctx.metrics.record_reconcile_duration(started.elapsed());
     Ok(match decision.requeue_after {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
@@ -189,7 +189,7 @@ fn record_scheduling_latency(
         })
         .min();
     if let Some(latency) = latency {
-        ctx.metrics.observe_scheduling_latency(latency);
+        ctx.metrics.record_scheduling_latency(latency);
         tracing::debug!(workflow = %wf.name_any(), step = %step, latency_ms = latency.as_secs_f64() * 1000.0, "step scheduled");
     }
 }
@@ -273,7 +273,7 @@ async fn patch_status(
         serde_json::from_str::<Versioned>(&response),
     ) && let Some(to) = written.metadata.resource_version
     {
-        ctx.written.wrote(uid, &from, to, status);
+        ctx.status_writes.wrote(uid, &from, to, status);
     }
     Ok(())
 }

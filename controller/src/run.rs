@@ -20,9 +20,9 @@ use crate::config::Config;
 use crate::context::Context;
 use crate::error::{Error, has_status};
 use crate::events::Events;
+use crate::job_cache::{self, JobCache};
 use crate::leader::{Leadership, LeaseSettings};
 use crate::metrics::Metrics;
-use crate::observe::{self, JobCache};
 use crate::rate_limit::RateLimitLayer;
 use crate::reconcile::{error_policy, reconcile};
 use crate::server::{self, Readiness};
@@ -160,12 +160,12 @@ async fn lead(
     let (wf_store, wf_writer) = reflector::store();
     let workflows = watcher(workflows_api(client, config), wf_watch)
         .default_backoff()
-        .modify(observe::strip_workflow)
+        .modify(job_cache::strip_workflow)
         .reflect(wf_writer)
         .applied_objects()
         .inspect_ok({
-            let written = ctx.written.clone();
-            move |wf| written.seen(wf)
+            let status_writes = ctx.status_writes.clone();
+            move |wf| status_writes.seen(wf)
         });
     let controller = Controller::for_stream(workflows, wf_store)
         .owns_shared_stream(owned_jobs)
@@ -240,7 +240,7 @@ async fn watch_jobs(
     let mut events = std::pin::pin!(
         watcher(api, config)
             .default_backoff()
-            .modify(observe::strip)
+            .modify(job_cache::strip)
             .reflect(writer)
     );
     while let Some(event) = events.next().await {

@@ -1,6 +1,7 @@
-//! What the controller knows of the Jobs: the reflector cache plus what the cache has not
-//! caught up with yet (Jobs this process just created), and the bookkeeping fed by the Job
-//! watch (when each Job was first seen finished, failed Jobs' exit codes).
+//! The Job cache: what the controller knows of the Jobs. The reflector store (stripped Jobs)
+//! plus what the store has not caught up with yet (Jobs this process just created), and the
+//! bookkeeping fed by the Job watch (an owner index, when each Job was first seen finished,
+//! failed Jobs' exit codes).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -148,7 +149,7 @@ impl JobCache {
     /// The Jobs of the Workflow with uid `owner`: those in the cache (controlled by it) plus
     /// those created and not yet seen back.
     /// Linear in that Workflow's Jobs, not in the cache's.
-    pub fn observed(&self, namespace: &str, owner: &str) -> Vec<ObservedJob> {
+    pub fn jobs_of(&self, namespace: &str, owner: &str) -> Vec<ObservedJob> {
         let mut book = self.book();
         let mut observed: Vec<ObservedJob> = book
             .owned
@@ -418,12 +419,12 @@ mod tests {
     fn only_jobs_controlled_by_the_workflow_are_observed() {
         let cache = cache_with(&[job("a", "wf-1", false), job("b", "wf-2", false)]);
         let names: Vec<String> = cache
-            .observed("ns", "wf-1")
+            .jobs_of("ns", "wf-1")
             .into_iter()
             .map(|j| j.name)
             .collect();
         assert_eq!(names, ["a"]);
-        assert!(cache.observed("other-ns", "wf-1").is_empty());
+        assert!(cache.jobs_of("other-ns", "wf-1").is_empty());
     }
 
     #[test]
@@ -432,13 +433,13 @@ mod tests {
         let created = ObservedJob::from_job(&job("a", "wf-1", false)).unwrap();
         cache.expect("wf-1", created);
         assert_eq!(
-            cache.observed("ns", "wf-1").len(),
+            cache.jobs_of("ns", "wf-1").len(),
             1,
             "expected while the cache lags"
         );
         cache.on_event(&watcher::Event::Apply(job("a", "wf-1", false)));
         assert_eq!(
-            cache.observed("ns", "wf-1").len(),
+            cache.jobs_of("ns", "wf-1").len(),
             0,
             "seen: the cache (empty here) decides"
         );
@@ -452,7 +453,7 @@ mod tests {
             ObservedJob::from_job(&job("a", "wf-1", false)).unwrap(),
         );
         cache.on_event(&watcher::Event::Delete(job("a", "wf-1", false)));
-        assert!(cache.observed("ns", "wf-1").is_empty());
+        assert!(cache.jobs_of("ns", "wf-1").is_empty());
     }
 
     #[test]
@@ -496,7 +497,7 @@ mod tests {
     }
 
     #[test]
-    fn stripping_keeps_exactly_what_observe_reads() {
+    fn stripping_keeps_exactly_what_from_job_reads() {
         let mut job = job("a", "wf-1", true);
         job.metadata.managed_fields = Some(vec![Default::default()]);
         job.metadata.annotations = Some(
@@ -522,7 +523,7 @@ mod tests {
         assert_eq!(
             ObservedJob::from_job(&job).unwrap(),
             before,
-            "observe sees the same Job"
+            "from_job reads the same Job"
         );
         assert!(job.metadata.managed_fields.is_none());
         assert!(job.spec.is_none());
@@ -616,12 +617,12 @@ mod tests {
             writer.apply_watcher_event(&event);
             cache.on_event(&event);
         }
-        assert_eq!(cache.observed("ns", "wf-1").len(), 2);
+        assert_eq!(cache.jobs_of("ns", "wf-1").len(), 2);
         let gone = watcher::Event::Delete(job("a", "wf-1", false));
         writer.apply_watcher_event(&gone);
         cache.on_event(&gone);
         let names: Vec<String> = cache
-            .observed("ns", "wf-1")
+            .jobs_of("ns", "wf-1")
             .into_iter()
             .map(|j| j.name)
             .collect();
@@ -631,7 +632,7 @@ mod tests {
             writer.apply_watcher_event(&event);
             cache.on_event(&event);
         }
-        assert!(cache.observed("ns", "wf-1").is_empty());
+        assert!(cache.jobs_of("ns", "wf-1").is_empty());
         assert!(cache.book().owned.is_empty());
     }
 }
