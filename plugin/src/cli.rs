@@ -50,7 +50,7 @@ pub enum Command {
     /// Show a workflow's DAG with the live state of every step.
     Graph(GraphArgs),
     /// Show a workflow in detail: spec, steps, conditions and recent events.
-    Describe(NameArg),
+    Describe(WorkflowArg),
     /// Rerun a workflow, or only its failed and skipped steps with --failed.
     Restart(RestartArgs),
     /// Add, change or remove labels of a workflow; the controller copies them onto its Jobs.
@@ -68,10 +68,43 @@ pub enum Command {
     Version,
 }
 
+impl Command {
+    /// Whether the command draws ASCII instead of Unicode glyphs (`--ascii`).
+    pub fn ascii(&self) -> bool {
+        match self {
+            Command::Create(CreateArgs { follow, .. })
+            | Command::Graph(GraphArgs { follow, .. })
+            | Command::Restart(RestartArgs { follow, .. }) => follow.ascii,
+            _ => false,
+        }
+    }
+}
+
+/// The workflow a command acts on.
 #[derive(Args, Debug)]
-pub struct NameArg {
+pub struct WorkflowArg {
     /// The workflow's name.
     pub name: String,
+}
+
+/// The file of `create` and `validate`.
+#[derive(Args, Debug)]
+pub struct FileArg {
+    /// The file to read, or `-` for standard input.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub path: PathBuf,
+}
+
+/// `--watch` and `--ascii`: following a workflow while its graph is redrawn.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct FollowFlags {
+    /// Follow until the workflow ends, redrawing its graph; exit 0 when it completed, 1 when it failed.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+
+    /// Use ASCII instead of Unicode glyphs.
+    #[arg(long)]
+    pub ascii: bool,
 }
 
 /// How `create` sends the objects.
@@ -87,22 +120,16 @@ pub enum DryRun {
 
 #[derive(Args, Debug)]
 pub struct CreateArgs {
-    /// The file to read, or `-` for standard input.
-    #[arg(short = 'f', long = "filename", value_name = "FILE")]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub file: FileArg,
 
     /// Validate without creating: `client` (offline) or `server` (API server dry run).
     #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, default_value_t = DryRun::None,
-          default_missing_value = "client")]
+          default_missing_value = "client", conflicts_with = "watch")]
     pub dry_run: DryRun,
 
-    /// Follow the created workflows until they end; exit 0 when all completed, 1 when one failed.
-    #[arg(short = 'w', long, conflicts_with = "dry_run")]
-    pub watch: bool,
-
-    /// Use ASCII instead of Unicode glyphs while watching.
-    #[arg(long)]
-    pub ascii: bool,
+    #[command(flatten)]
+    pub follow: FollowFlags,
 }
 
 /// Output formats of `graph`.
@@ -117,44 +144,34 @@ pub enum GraphOutput {
 
 #[derive(Args, Debug)]
 pub struct GraphArgs {
-    /// The workflow's name.
-    pub name: String,
+    #[command(flatten)]
+    pub workflow: WorkflowArg,
 
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = GraphOutput::Tree)]
     pub output: GraphOutput,
 
-    /// Use ASCII instead of Unicode glyphs.
-    #[arg(long)]
-    pub ascii: bool,
-
-    /// Redraw in place until the workflow ends; exit 0 when it completed, 1 when it failed.
-    #[arg(short = 'w', long)]
-    pub watch: bool,
+    #[command(flatten)]
+    pub follow: FollowFlags,
 }
 
 #[derive(Args, Debug)]
 pub struct RestartArgs {
-    /// The workflow's name.
-    pub name: String,
+    #[command(flatten)]
+    pub workflow: WorkflowArg,
 
     /// Rerun only the failed and skipped steps, keeping what succeeded.
     #[arg(long)]
     pub failed: bool,
 
-    /// Follow the rerun until the workflow ends; exit 0 when it completed, 1 when it failed.
-    #[arg(short = 'w', long)]
-    pub watch: bool,
-
-    /// Use ASCII instead of Unicode glyphs while watching.
-    #[arg(long)]
-    pub ascii: bool,
+    #[command(flatten)]
+    pub follow: FollowFlags,
 }
 
 #[derive(Args, Debug)]
 pub struct RelabelArgs {
-    /// The workflow's name.
-    pub name: String,
+    #[command(flatten)]
+    pub workflow: WorkflowArg,
 
     /// `key=value` to set a label, `key-` to remove it (kubectl label syntax).
     #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
@@ -200,8 +217,8 @@ pub struct ListArgs {
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {
-    /// The workflow's name.
-    pub name: String,
+    #[command(flatten)]
+    pub workflow: WorkflowArg,
 
     /// The step (default: every step, in dependency order).
     pub step: Option<String>,
@@ -213,9 +230,8 @@ pub struct LogsArgs {
 
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
-    /// The file to check, or `-` for standard input.
-    #[arg(short = 'f', long = "filename", value_name = "FILE")]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub file: FileArg,
 }
 
 #[derive(Args, Debug)]
@@ -269,6 +285,78 @@ mod tests {
             panic!("not create")
         };
         assert_eq!(args.dry_run, DryRun::Server);
+    }
+
+    fn follow_flags(command: &Command) -> Option<FollowFlags> {
+        match command {
+            Command::Create(args) => Some(args.follow),
+            Command::Graph(args) => Some(args.follow),
+            Command::Restart(args) => Some(args.follow),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn watch_and_ascii_mean_the_same_in_every_command_that_follows() {
+        for command in [
+            &["create", "-f", "x.yaml"][..],
+            &["graph", "wf"],
+            &["restart", "wf"],
+        ] {
+            let parse = |flags: &[&str]| {
+                let argv = ["kubectl-workflow"].iter().chain(command).chain(flags);
+                Cli::try_parse_from(argv).unwrap().command
+            };
+            let plain = parse(&[]);
+            assert!(!plain.ascii(), "{command:?}");
+            assert_eq!(
+                follow_flags(&plain).map(|f| (f.watch, f.ascii)),
+                Some((false, false))
+            );
+            let both = parse(&["-w", "--ascii"]);
+            assert!(both.ascii(), "{command:?}");
+            assert_eq!(
+                follow_flags(&both).map(|f| (f.watch, f.ascii)),
+                Some((true, true))
+            );
+            let long = parse(&["--watch"]);
+            assert_eq!(follow_flags(&long).map(|f| f.watch), Some(true));
+        }
+        let list = Cli::try_parse_from(["kubectl-workflow", "list"]).unwrap();
+        assert!(!list.command.ascii());
+    }
+
+    #[test]
+    fn watching_a_dry_run_is_a_usage_error() {
+        let err = Cli::try_parse_from([
+            "kubectl-workflow",
+            "create",
+            "-f",
+            "x.yaml",
+            "--dry-run",
+            "--watch",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn the_workflow_name_comes_first_in_every_command_that_takes_one() {
+        let cli = Cli::try_parse_from(["kubectl-workflow", "logs", "wf", "build"]).unwrap();
+        let Command::Logs(args) = cli.command else {
+            panic!("not logs")
+        };
+        assert_eq!(
+            (args.workflow.name.as_str(), args.step.as_deref()),
+            ("wf", Some("build"))
+        );
+        let cli = Cli::try_parse_from(["kubectl-workflow", "relabel", "wf", "a=1", "b-"]).unwrap();
+        let Command::Relabel(args) = cli.command else {
+            panic!("not relabel")
+        };
+        assert_eq!(args.workflow.name, "wf");
+        assert_eq!(args.changes, ["a=1", "b-"]);
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! `kubectl workflow`: the kubectl plugin for kwf Workflows.
 //!
 //! `render` turns Workflows into text (pure, snapshot-tested); `cli` is the command line;
-//! `commands` run it, through the thin layer that talks to the API server (`connect`,
-//! `watch`) and pure helpers (`errors`, `labels`, `manifests`, `style`).
+//! `commands` execute it, each with a [`session::Session`] (the cluster and the [`terminal`])
+//! or, offline, the terminal alone; `kubeconfig` and `watch` are the rest of the thin layer that
+//! talks to the API server, `errors`, `labels` and `manifests` pure helpers.
 
 pub mod cli;
 pub mod commands;
-pub mod connect;
 pub mod errors;
+pub mod kubeconfig;
 pub mod labels;
 pub mod manifests;
-pub mod output;
 pub mod render;
-pub mod style;
+pub mod session;
+pub mod terminal;
 pub mod watch;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     }));
     // Usage errors exit with clap's code 2; --help and --version exit 0.
     let cli = Cli::parse();
-    match kubectl_workflow::commands::run(cli) {
+    match kubectl_workflow::commands::execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", one_line(&format!("{err:#}")));

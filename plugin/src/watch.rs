@@ -9,10 +9,10 @@ use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use kwf_api::{Workflow, WorkflowPhase};
 
-use crate::connect::Cluster;
 use crate::errors::{Op, WORKFLOWS};
-use crate::output;
 use crate::render::{self, GraphFormat, Style};
+use crate::session::Session;
+use crate::terminal::Terminal;
 
 /// How a followed workflow ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,27 +52,27 @@ pub fn outcome(wf: &Workflow, fresh: &dyn Fn(&Workflow) -> bool) -> Option<Outco
     }
 }
 
-/// Where and how the graph is drawn.
-#[derive(Clone, Copy, Debug)]
-pub struct Display {
-    pub format: GraphFormat,
-    pub style: Style,
-}
-
-/// Follows workflow `name` in `namespace` until it ends, drawing it; returns how it ended.
+/// Follows workflow `name` in `namespace` until it ends, drawing its graph in `format`;
+/// returns how it ended.
 pub async fn follow(
-    cluster: &Cluster,
+    session: &Session,
     namespace: &str,
     name: &str,
     fresh: &dyn Fn(&Workflow) -> bool,
-    display: Display,
+    format: GraphFormat,
 ) -> anyhow::Result<Outcome> {
-    let api: Api<Workflow> = Api::namespaced(cluster.client.clone(), namespace);
+    let api: Api<Workflow> = session.api(Some(namespace));
     let op = Op::new("watch", WORKFLOWS, Some(namespace)).named(name);
-    let get = Op::new("get", WORKFLOWS, Some(namespace)).named(name);
-    let mut current = api.get(name).await.map_err(cluster.fail(get))?;
-    let mut screen = Screen::new(std::io::stdout().is_terminal());
-    screen.draw(&current, display)?;
+    let mut current = session.get_workflow(namespace, name).await?;
+    let mut screen = Screen {
+        terminal: session.terminal,
+        in_place: std::io::stdout().is_terminal(),
+        format,
+        style: session.terminal.stdout_style(),
+        frames: 0,
+        last: String::new(),
+    };
+    screen.draw(&current)?;
     if let Some(end) = outcome(&current, fresh) {
         return Ok(end);
     }
@@ -102,7 +102,7 @@ pub async fn follow(
                         // The watcher relists by itself after expired versions and dropped
                         // connections; only persistent or permission errors end the watch.
                         if consecutive_errors >= 5 || is_permanent(&err) {
-                            return Err(cluster.fail_watch(op, &err));
+                            return Err(session.fail_watch(op, &err));
                         }
                         continue;
                     }
@@ -110,7 +110,7 @@ pub async fn follow(
             }
             _ = tick.tick(), if screen.in_place => {}
         }
-        screen.draw(&current, display)?;
+        screen.draw(&current)?;
         if let Some(end) = outcome(&current, fresh) {
             return Ok(end);
         }
@@ -131,22 +131,17 @@ fn is_permanent(err: &watcher::Error) -> bool {
 
 /// Draws successive frames: in place on a terminal, else each changed frame after a blank line.
 struct Screen {
+    terminal: Terminal,
     in_place: bool,
+    format: GraphFormat,
+    style: Style,
     frames: usize,
     last: String,
 }
 
 impl Screen {
-    fn new(in_place: bool) -> Self {
-        Screen {
-            in_place,
-            frames: 0,
-            last: String::new(),
-        }
-    }
-
-    fn draw(&mut self, wf: &Workflow, display: Display) -> anyhow::Result<()> {
-        let text = render::graph(wf, display.format, display.style, jiff::Timestamp::now());
+    fn draw(&mut self, wf: &Workflow) -> anyhow::Result<()> {
+        let text = render::graph(wf, self.format, self.style, jiff::Timestamp::now());
         if text == self.last {
             return Ok(());
         }
@@ -157,7 +152,7 @@ impl Screen {
         } else {
             format!("\n{text}")
         };
-        output::print(&frame)?;
+        self.terminal.print(&frame)?;
         self.frames += 1;
         self.last = text;
         Ok(())

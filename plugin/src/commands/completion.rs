@@ -4,10 +4,11 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 
 use crate::cli::Cli;
+use crate::terminal::Terminal;
 
-pub fn run(shell: Shell) -> anyhow::Result<()> {
+pub fn execute(shell: Shell, terminal: Terminal) -> anyhow::Result<()> {
     let mut script = Vec::new();
     // Completion scripts bind to an executable name; the plugin's file name is the one that exists.
     clap_complete::generate(shell, &mut Cli::command(), "kubectl-workflow", &mut script);
-    crate::output::print(&String::from_utf8_lossy(&script))
+    terminal.print(&String::from_utf8_lossy(&script))
 }

@@ -3,27 +3,24 @@
 //! server; `--watch` follows the created workflows to their end.
 
 use anyhow::{anyhow, bail};
-use kube::Api;
 use kube::api::PostParams;
 use kwf_api::Workflow;
 
-use super::object_ref;
-use crate::cli::{ColorChoice, ConnectionFlags, CreateArgs, DryRun};
-use crate::connect::{Cluster, connect};
+use crate::cli::{ConnectionFlags, CreateArgs, DryRun};
 use crate::errors::{Op, WORKFLOWS};
 use crate::manifests::{Manifest, check, read_source};
-use crate::output;
-use crate::render::GraphFormat;
-use crate::style::{stderr_style, stdout_style};
-use crate::watch::{Display, Outcome, follow};
+use crate::render::{GraphFormat, object_ref};
+use crate::session::Session;
+use crate::terminal::Terminal;
+use crate::watch::{Outcome, follow};
 
-pub async fn run(
+pub async fn execute(
     args: &CreateArgs,
     flags: &ConnectionFlags,
-    color: ColorChoice,
+    terminal: Terminal,
 ) -> anyhow::Result<()> {
-    let (file, text) = read_source(&args.file)?;
-    let manifests = match check(&file, &text, stderr_style(color)) {
+    let (file, text) = read_source(&args.file.path)?;
+    let manifests = match check(&file, &text, terminal.stderr_style()) {
         Ok(manifests) => manifests,
         Err(invalid) => {
             eprint!("{}", invalid.report);
@@ -40,7 +37,7 @@ pub async fn run(
     };
     if args.dry_run == DryRun::Client {
         for manifest in &manifests {
-            output::print(&format!(
+            terminal.print(&format!(
                 "{} created (dry run)\n",
                 object_ref(&manifest.display_name())
             ))?;
@@ -48,23 +45,23 @@ pub async fn run(
         return Ok(());
     }
 
-    let cluster = connect(flags).await?;
+    let session = Session::connect(flags, terminal).await?;
     let mut created = Vec::new();
     let mut failures = Vec::new();
     for manifest in &manifests {
-        match create_one(&cluster, flags, manifest, args.dry_run).await {
+        match create_one(&session, flags, manifest, args.dry_run).await {
             Ok((namespace, name)) => {
                 let suffix = if args.dry_run == DryRun::Server {
                     " (server dry run)"
                 } else {
                     ""
                 };
-                output::print(&format!("{} created{suffix}\n", object_ref(&name)))?;
+                terminal.print(&format!("{} created{suffix}\n", object_ref(&name)))?;
                 created.push((namespace, name));
             }
             Err(err) if manifests.len() == 1 => return Err(err),
             Err(err) => {
-                output::note(&format!("error: {}: {err:#}", manifest.source));
+                terminal.note(&format!("error: {}: {err:#}", manifest.source));
                 failures.push(manifest.display_name());
             }
         }
@@ -77,15 +74,15 @@ pub async fn run(
             failures.join(", ")
         );
     }
-    if args.watch {
-        return watch_all(&cluster, &created, color, args.ascii).await;
+    if args.follow.watch {
+        return watch_all(&session, &created).await;
     }
     Ok(())
 }
 
 /// Creates one workflow in its namespace; returns where it landed and its final name.
 async fn create_one(
-    cluster: &Cluster,
+    session: &Session,
     flags: &ConnectionFlags,
     manifest: &Manifest,
     dry_run: DryRun,
@@ -93,19 +90,18 @@ async fn create_one(
     let namespace = target_namespace(
         &manifest.workflow,
         flags.namespace.as_deref(),
-        &cluster.namespace,
+        session.namespace(),
     )?;
-    let api: Api<Workflow> = Api::namespaced(cluster.client.clone(), &namespace);
     let params = PostParams {
         dry_run: dry_run == DryRun::Server,
         field_manager: Some("kubectl-workflow".to_string()),
     };
     let display = manifest.display_name();
     let op = Op::new("create", WORKFLOWS, Some(&namespace)).named(&display);
-    let object = api
-        .create(&params, &manifest.workflow)
-        .await
-        .map_err(cluster.fail(op))?;
+    let api = session.api::<Workflow>(Some(&namespace));
+    let object = session
+        .send(op, api.create(&params, &manifest.workflow))
+        .await?;
     let name = object.metadata.name.unwrap_or(display);
     Ok((namespace, name))
 }
@@ -127,19 +123,10 @@ fn target_namespace(wf: &Workflow, flag: Option<&str>, default: &str) -> anyhow:
 }
 
 /// Follows each created workflow in turn; fails if any of them failed.
-async fn watch_all(
-    cluster: &Cluster,
-    created: &[(String, String)],
-    color: ColorChoice,
-    ascii: bool,
-) -> anyhow::Result<()> {
-    let display = Display {
-        format: GraphFormat::Tree,
-        style: stdout_style(color, ascii),
-    };
+async fn watch_all(session: &Session, created: &[(String, String)]) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for (namespace, name) in created {
-        match follow(cluster, namespace, name, &|_| true, display).await? {
+        match follow(session, namespace, name, &|_| true, GraphFormat::Tree).await? {
             Outcome::Completed => {}
             outcome @ Outcome::Failed { .. } if created.len() == 1 => {
                 return outcome.into_result(name);

@@ -1,41 +1,24 @@
 //! `graph NAME`: the DAG with live state, once or (`--watch`) redrawn until the workflow ends.
 
-use kube::Api;
-use kwf_api::Workflow;
-
-use crate::cli::{ColorChoice, ConnectionFlags, GraphArgs, GraphOutput};
-use crate::connect::connect;
-use crate::errors::{Op, WORKFLOWS};
-use crate::output;
+use crate::cli::{GraphArgs, GraphOutput};
 use crate::render::{self, GraphFormat};
-use crate::style::stdout_style;
-use crate::watch::{Display, follow};
+use crate::session::Session;
+use crate::watch::follow;
 
-pub async fn run(
-    args: &GraphArgs,
-    flags: &ConnectionFlags,
-    color: ColorChoice,
-) -> anyhow::Result<()> {
-    let cluster = connect(flags).await?;
-    let namespace = cluster.namespace.clone();
-    let display = Display {
-        format: format(args.output),
-        style: stdout_style(color, args.ascii),
-    };
-    if args.watch {
-        return follow(&cluster, &namespace, &args.name, &|_| true, display)
+pub async fn execute(args: &GraphArgs, session: &Session) -> anyhow::Result<()> {
+    let name = &args.workflow.name;
+    let namespace = session.namespace();
+    let format = format(args.output);
+    if args.follow.watch {
+        return follow(session, namespace, name, &|_| true, format)
             .await?
-            .into_result(&args.name);
+            .into_result(name);
     }
-    let api: Api<Workflow> = Api::namespaced(cluster.client.clone(), &namespace);
-    let op = Op::new("get", WORKFLOWS, Some(&namespace)).named(&args.name);
-    let wf = api.get(&args.name).await.map_err(cluster.fail(op))?;
-    output::print_block(&render::graph(
-        &wf,
-        display.format,
-        display.style,
-        jiff::Timestamp::now(),
-    ))
+    let wf = session.get_workflow(namespace, name).await?;
+    let style = session.terminal.stdout_style();
+    session
+        .terminal
+        .print_block(&render::graph(&wf, format, style, jiff::Timestamp::now()))
 }
 
 fn format(output: GraphOutput) -> GraphFormat {

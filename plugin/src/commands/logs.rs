@@ -14,34 +14,26 @@ use kwf_api::{Dag, LABEL_STEP, LABEL_WORKFLOW, StepPhase, Workflow, WorkflowPhas
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::cli::{ColorChoice, ConnectionFlags, LogsArgs};
-use crate::connect::{Cluster, connect};
-use crate::errors::{Op, WORKFLOWS};
-use crate::output;
-use crate::render::{self, Style};
-use crate::style::stdout_style;
+use crate::cli::LogsArgs;
+use crate::errors::Op;
+use crate::render::LogPrefixes;
+use crate::session::Session;
 
 /// The label the Job controller puts on its pods (and the legacy one before it).
 const JOB_NAME_LABELS: [&str; 2] = ["batch.kubernetes.io/job-name", "job-name"];
 /// How often `-f` looks for newly started steps.
 const POLL: Duration = Duration::from_secs(1);
 
-pub async fn run(
-    args: &LogsArgs,
-    flags: &ConnectionFlags,
-    color: ColorChoice,
-) -> anyhow::Result<()> {
-    let cluster = connect(flags).await?;
-    let ns = cluster.namespace.clone();
-    let wf = get_workflow(&cluster, &ns, &args.name).await?;
+pub async fn execute(args: &LogsArgs, session: &Session) -> anyhow::Result<()> {
+    let name = &args.workflow.name;
+    let wf = session.get_workflow(session.namespace(), name).await?;
     let dag = Dag::build(&wf.spec)
-        .map_err(|e| anyhow!("workflow \"{}\" is invalid, so no step ran: {e}", args.name))?;
+        .map_err(|e| anyhow!("workflow \"{name}\" is invalid, so no step ran: {e}"))?;
     let steps: Vec<String> = match &args.step {
         Some(step) if dag.index_of(step).is_none() => {
             let names: Vec<&str> = (0..dag.len()).map(|i| dag.name(i)).collect();
             bail!(
-                "workflow \"{}\" has no step \"{step}\"; its steps are: {}",
-                args.name,
+                "workflow \"{name}\" has no step \"{step}\"; its steps are: {}",
                 names.join(", ")
             );
         }
@@ -52,51 +44,38 @@ pub async fn run(
             .map(|&i| dag.name(i).to_string())
             .collect(),
     };
-    let view = View {
-        width: steps.iter().map(|s| s.chars().count()).max().unwrap_or(0),
-        style: stdout_style(color, false),
-    };
-    let session = Session {
-        cluster: &cluster,
-        ns: &ns,
-        name: &args.name,
+    let logs = StepLogs {
+        session,
+        name,
         single: args.step.is_some(),
+        prefixes: LogPrefixes::new(
+            steps.iter().map(String::as_str),
+            session.terminal.stdout_style(),
+        ),
+        pods: session.api(Some(session.namespace())),
     };
     if args.follow {
-        session.follow(&steps, view).await
+        logs.follow(&steps).await
     } else {
-        session.print(&wf, &steps, view).await
+        logs.print(&wf, &steps).await
     }
 }
 
-#[derive(Clone, Copy)]
-struct View {
-    width: usize,
-    style: Style,
-}
-
-impl View {
-    fn prefixed(&self, step: &str, text: &str) -> String {
-        let prefix = render::step_prefix(step, self.width, self.style);
-        text.lines()
-            .map(|line| format!("{prefix}{line}\n"))
-            .collect()
-    }
-}
-
-struct Session<'a> {
-    cluster: &'a Cluster,
-    ns: &'a str,
+/// The logs of the steps of one workflow, in the session's namespace.
+struct StepLogs<'a> {
+    session: &'a Session,
+    /// The workflow's name.
     name: &'a str,
     /// A step was named: its absence is an error, not something to skip.
     single: bool,
+    prefixes: LogPrefixes,
+    pods: Api<Pod>,
 }
 
-impl Session<'_> {
+impl StepLogs<'_> {
     /// Everything logged so far, step after step.
-    async fn print(&self, wf: &Workflow, steps: &[String], view: View) -> anyhow::Result<()> {
-        let pods = self.pods().await?;
-        let api: Api<Pod> = Api::namespaced(self.cluster.client.clone(), self.ns);
+    async fn print(&self, wf: &Workflow, steps: &[String]) -> anyhow::Result<()> {
+        let pods = self.list_pods().await?;
         for step in steps {
             let Some(pod) = pod_for_step(&pods, wf, step).filter(|pod| logs_available(pod)) else {
                 if self.single {
@@ -109,31 +88,42 @@ impl Session<'_> {
                 }
                 continue;
             };
-            let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
-            let params = LogParams {
-                container: container_for(pod, step),
-                ..Default::default()
-            };
-            let op = Op::new("get", "pods/log", Some(self.ns)).named(pod_name);
-            let text = api
-                .logs(pod_name, &params)
-                .await
-                .map_err(self.cluster.fail(op))?;
-            output::print(&view.prefixed(step, &text))?;
+            self.print_whole(pod, step).await?;
         }
         Ok(())
     }
 
+    /// The log of `step`'s pod so far, prefixed; returns the pod's name.
+    async fn print_whole(&self, pod: &Pod, step: &str) -> anyhow::Result<String> {
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        let params = LogParams {
+            container: container_for(pod, step),
+            ..Default::default()
+        };
+        let op = Op::new("get", "pods/log", Some(self.session.namespace())).named(&pod_name);
+        let text = self
+            .session
+            .send(op, self.pods.logs(&pod_name, &params))
+            .await?;
+        self.session
+            .terminal
+            .print(&self.prefixes.prefixed(step, &text))?;
+        Ok(pod_name)
+    }
+
     /// Streams every step's output as its pod starts, until nothing more can come.
-    async fn follow(&self, steps: &[String], view: View) -> anyhow::Result<()> {
-        let api: Api<Pod> = Api::namespaced(self.cluster.client.clone(), self.ns);
+    async fn follow(&self, steps: &[String]) -> anyhow::Result<()> {
+        let terminal = self.session.terminal;
         let (lines, mut received) = mpsc::unbounded_channel::<String>();
         let mut streams = JoinSet::new();
         let mut streamed: HashSet<String> = HashSet::new();
         let mut first_look = true;
         loop {
-            let wf = get_workflow(self.cluster, self.ns, self.name).await?;
-            let pods = self.pods().await?;
+            let wf = self
+                .session
+                .get_workflow(self.session.namespace(), self.name)
+                .await?;
+            let pods = self.list_pods().await?;
             if std::mem::take(&mut first_look) {
                 // Steps that had finished before we looked print whole, in dependency order;
                 // only what still runs (or starts later) interleaves.
@@ -141,18 +131,7 @@ impl Session<'_> {
                     if let Some(pod) =
                         pod_for_step(&pods, &wf, step).filter(|pod| logs_available(pod))
                     {
-                        let pod_name = pod.metadata.name.clone().unwrap_or_default();
-                        let params = LogParams {
-                            container: container_for(pod, step),
-                            ..Default::default()
-                        };
-                        let op = Op::new("get", "pods/log", Some(self.ns)).named(&pod_name);
-                        let text = api
-                            .logs(&pod_name, &params)
-                            .await
-                            .map_err(self.cluster.fail(op))?;
-                        output::print(&view.prefixed(step, &text))?;
-                        streamed.insert(pod_name);
+                        streamed.insert(self.print_whole(pod, step).await?);
                     }
                 }
             }
@@ -168,8 +147,14 @@ impl Session<'_> {
                         follow: true,
                         ..Default::default()
                     };
-                    let prefix = render::step_prefix(step, view.width, view.style);
-                    streams.spawn(stream(api.clone(), pod_name, params, prefix, lines.clone()));
+                    let prefix = self.prefixes.prefix(step);
+                    streams.spawn(stream(
+                        self.pods.clone(),
+                        pod_name,
+                        params,
+                        prefix,
+                        lines.clone(),
+                    ));
                 }
             }
             let ended = match (self.single, steps) {
@@ -184,10 +169,10 @@ impl Session<'_> {
             tokio::pin!(deadline);
             loop {
                 tokio::select! {
-                    Some(line) = received.recv() => output::print(&line)?,
+                    Some(line) = received.recv() => terminal.print(&line)?,
                     Some(done) = streams.join_next() => {
                         if let Ok(Err(message)) = done {
-                            output::note(&format!("warning: {message}"));
+                            terminal.note(&format!("warning: {message}"));
                         }
                     }
                     _ = &mut deadline => break,
@@ -195,30 +180,21 @@ impl Session<'_> {
             }
             if ended && streams.is_empty() {
                 while let Ok(line) = received.try_recv() {
-                    output::print(&line)?;
+                    terminal.print(&line)?;
                 }
                 return Ok(());
             }
         }
     }
 
-    async fn pods(&self) -> anyhow::Result<Vec<Pod>> {
-        let api: Api<Pod> = Api::namespaced(self.cluster.client.clone(), self.ns);
+    /// The pods of the workflow's Jobs.
+    async fn list_pods(&self) -> anyhow::Result<Vec<Pod>> {
         let params =
             ListParams::default().labels(&format!("{LABEL_WORKFLOW}={}", label_value(self.name)));
-        let op = Op::new("list", "pods", Some(self.ns));
-        Ok(api
-            .list(&params)
+        self.session
+            .list(self.session.namespace(), &params, "pods")
             .await
-            .map_err(self.cluster.fail(op))?
-            .items)
     }
-}
-
-async fn get_workflow(cluster: &Cluster, ns: &str, name: &str) -> anyhow::Result<Workflow> {
-    let api: Api<Workflow> = Api::namespaced(cluster.client.clone(), ns);
-    let op = Op::new("get", WORKFLOWS, Some(ns)).named(name);
-    api.get(name).await.map_err(cluster.fail(op))
 }
 
 /// Follows one pod's log, sending each line with its prefix; an error comes back as text.

@@ -1,4 +1,4 @@
-//! One module per command. [`run`] dispatches; commands that need no cluster (validate,
+//! One module per command. [`execute`] dispatches; commands that need no cluster (validate,
 //! completion, version, `create --dry-run=client`) never read a kubeconfig.
 
 mod completion;
@@ -12,45 +12,50 @@ mod restart;
 mod validate;
 
 use crate::cli::{Cli, Command};
+use crate::session::Session;
+use crate::terminal::Terminal;
 
-/// Runs the parsed command line. Errors are one line each; `main` prints them.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Executes the parsed command line. Errors are one line each; `main` prints them.
+pub fn execute(cli: Cli) -> anyhow::Result<()> {
     let Cli {
         connection,
         color,
         command,
     } = cli;
+    let terminal = Terminal::new(color).with_ascii(command.ascii());
     match command {
-        Command::Validate(args) => validate::run(&args, color),
-        Command::Completion(args) => completion::run(args.shell),
+        Command::Validate(args) => validate::execute(&args, terminal),
+        Command::Completion(args) => completion::execute(args.shell, terminal),
         Command::Version => {
-            crate::output::print(&format!("kubectl-workflow {}\n", env!("CARGO_PKG_VERSION")))
+            terminal.print(&format!("kubectl-workflow {}\n", env!("CARGO_PKG_VERSION")))
         }
-        online => {
-            // A single-threaded runtime starts fastest, and a CLI waits on one thing at a time.
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-            runtime.block_on(async move {
-                match online {
-                    Command::Create(args) => create::run(&args, &connection, color).await,
-                    Command::Graph(args) => graph::run(&args, &connection, color).await,
-                    Command::Describe(args) => describe::run(&args.name, &connection, color).await,
-                    Command::Restart(args) => restart::run(&args, &connection, color).await,
-                    Command::Relabel(args) => relabel::run(&args, &connection).await,
-                    Command::List(args) => list::run(&args, &connection, color).await,
-                    Command::Logs(args) => logs::run(&args, &connection, color).await,
-                    Command::Validate(_) | Command::Completion(_) | Command::Version => {
-                        unreachable!("offline commands are dispatched above")
-                    }
-                }
-            })
-        }
+        // Their offline checks come before the kubeconfig is read.
+        Command::Create(args) => block_on(create::execute(&args, &connection, terminal)),
+        Command::Relabel(args) => block_on(relabel::execute(&args, &connection, terminal)),
+        online => block_on(async move {
+            let session = Session::connect(&connection, terminal).await?;
+            match online {
+                Command::Graph(args) => graph::execute(&args, &session).await,
+                Command::Describe(args) => describe::execute(&args.name, &session).await,
+                Command::Restart(args) => restart::execute(&args, &session).await,
+                Command::List(args) => list::execute(&args, &session).await,
+                Command::Logs(args) => logs::execute(&args, &session).await,
+                Command::Create(_)
+                | Command::Relabel(_)
+                | Command::Validate(_)
+                | Command::Completion(_)
+                | Command::Version => unreachable!("dispatched above"),
+            }
+        }),
     }
 }
 
-/// `workflow.kwf.dev/NAME`, as kubectl names objects in its messages.
-pub(crate) fn object_ref(name: &str) -> String {
-    format!("workflow.kwf.dev/{name}")
+/// Runs a command's future to its end on a runtime made for it.
+fn block_on(command: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    // A single-threaded runtime starts fastest, and a CLI waits on one thing at a time.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(command)
 }

@@ -6,64 +6,64 @@ use std::time::Duration;
 
 use anyhow::bail;
 use k8s_openapi::api::batch::v1::Job;
-use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams};
-use kwf_api::{LABEL_WORKFLOW, Workflow, label_value};
+use kube::api::ListParams;
+use kwf_api::{LABEL_WORKFLOW, label_value};
 use serde_json::{Value, json};
 
-use super::object_ref;
 use crate::cli::{ConnectionFlags, RelabelArgs};
-use crate::connect::{Cluster, connect};
 use crate::errors::{Op, WORKFLOWS};
 use crate::labels::{self, LabelChange};
-use crate::output;
+use crate::render::object_ref;
+use crate::session::Session;
+use crate::terminal::Terminal;
 
 /// Optimistic concurrency: a concurrent writer makes us re-read and re-check, a few times.
 const ATTEMPTS: usize = 3;
 
-pub async fn run(args: &RelabelArgs, flags: &ConnectionFlags) -> anyhow::Result<()> {
+pub async fn execute(
+    args: &RelabelArgs,
+    flags: &ConnectionFlags,
+    terminal: Terminal,
+) -> anyhow::Result<()> {
     // Syntax errors need no cluster.
     let changes = labels::parse_changes(&args.changes)?;
-    let cluster = connect(flags).await?;
-    let namespace = cluster.namespace.clone();
-    let api: Api<Workflow> = Api::namespaced(cluster.client.clone(), &namespace);
+    let session = &Session::connect(flags, terminal).await?;
+    let name = &args.workflow.name;
+    let namespace = session.namespace();
 
     let mut attempt = 0;
     let wf = loop {
         attempt += 1;
-        let op = Op::new("get", WORKFLOWS, Some(&namespace)).named(&args.name);
-        let wf = api.get(&args.name).await.map_err(cluster.fail(op))?;
+        let wf = session.get_workflow(namespace, name).await?;
         let current = wf.metadata.labels.clone().unwrap_or_default();
         let plan = labels::plan(&current, &changes, args.overwrite)?;
         for warning in &plan.warnings {
-            output::note(&format!("warning: {warning}"));
+            terminal.note(&format!("warning: {warning}"));
         }
         if plan.patch.is_empty() {
-            output::print(&format!("{} not labeled\n", object_ref(&args.name)))?;
+            terminal.print(&format!("{} not labeled\n", object_ref(name)))?;
             break wf;
         }
         let version = wf.metadata.resource_version.clone().unwrap_or_default();
         let patch = labels_patch(&plan.patch, &version);
-        let op = Op::new("patch", WORKFLOWS, Some(&namespace)).named(&args.name);
-        match api
-            .patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
+        match session.merge_patch_workflow(name, &patch).await {
             Ok(updated) => {
-                output::print(&format!("{} labeled\n", object_ref(&args.name)))?;
+                terminal.print(&format!("{} labeled\n", object_ref(name)))?;
                 break updated;
             }
             Err(kube::Error::Api(status)) if status.is_conflict() && attempt < ATTEMPTS => continue,
-            Err(err) => return Err(cluster.fail(op)(err)),
+            Err(err) => {
+                let op = Op::new("patch", WORKFLOWS, Some(namespace)).named(name);
+                return Err(session.fail(op, &err));
+            }
         }
     };
 
     if args.wait {
         let uid = wf.metadata.uid.clone().unwrap_or_default();
         wait_for_jobs(
-            &cluster,
-            &namespace,
-            &args.name,
+            session,
+            name,
             &uid,
             &changes,
             Duration::from_secs(args.timeout),
@@ -84,28 +84,27 @@ fn labels_patch(changes: &BTreeMap<String, Option<String>>, resource_version: &s
 
 /// Polls the workflow's Jobs until each carries the change, or the timeout passes.
 async fn wait_for_jobs(
-    cluster: &Cluster,
-    namespace: &str,
+    session: &Session,
     name: &str,
     uid: &str,
     changes: &[LabelChange],
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let wanted = labels::wanted(changes);
-    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), namespace);
     let params = ListParams::default().labels(&format!("{LABEL_WORKFLOW}={}", label_value(name)));
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let op = Op::new("list", "jobs.batch", Some(namespace));
-        let list = jobs.list(&params).await.map_err(cluster.fail(op))?;
-        let (total, carrying) = count_carrying(&list.items, uid, &wanted);
+        let jobs: Vec<Job> = session
+            .list(session.namespace(), &params, "jobs.batch")
+            .await?;
+        let (total, carrying) = count_carrying(&jobs, uid, &wanted);
         if carrying == total {
             let noun = if total == 1 {
                 "Job carries"
             } else {
                 "Jobs carry"
             };
-            output::note(&format!("{total} {noun} the change"));
+            session.terminal.note(&format!("{total} {noun} the change"));
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {

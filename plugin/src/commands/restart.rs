@@ -1,43 +1,32 @@
 //! `restart NAME [--failed]`: ask the controller for a rerun by setting its restart annotations.
 
-use kube::Api;
-use kube::api::{Patch, PatchParams};
 use kwf_api::{ANNOTATION_RESTART_MODE, ANNOTATION_RESTARTED_AT, RESTART_MODE_FAILED, Workflow};
 use serde_json::{Value, json};
 
-use super::object_ref;
-use crate::cli::{ColorChoice, ConnectionFlags, RestartArgs};
-use crate::connect::connect;
+use crate::cli::RestartArgs;
 use crate::errors::{Op, WORKFLOWS};
-use crate::output;
-use crate::render::GraphFormat;
-use crate::style::stdout_style;
-use crate::watch::{Display, follow};
+use crate::render::{GraphFormat, object_ref};
+use crate::session::Session;
+use crate::watch::follow;
 
-pub async fn run(
-    args: &RestartArgs,
-    flags: &ConnectionFlags,
-    color: ColorChoice,
-) -> anyhow::Result<()> {
-    let cluster = connect(flags).await?;
-    let namespace = cluster.namespace.clone();
-    let api: Api<Workflow> = Api::namespaced(cluster.client.clone(), &namespace);
+pub async fn execute(args: &RestartArgs, session: &Session) -> anyhow::Result<()> {
+    let name = &args.workflow.name;
+    let namespace = session.namespace();
     let stamp = jiff::Timestamp::now().to_string();
-    let op = Op::new("patch", WORKFLOWS, Some(&namespace)).named(&args.name);
-    api.patch(
-        &args.name,
-        &PatchParams::default(),
-        &Patch::Merge(restart_patch(&stamp, args.failed)),
-    )
-    .await
-    .map_err(cluster.fail(op))?;
+    let op = Op::new("patch", WORKFLOWS, Some(namespace)).named(name);
+    let patch = restart_patch(&stamp, args.failed);
+    session
+        .send(op, session.merge_patch_workflow(name, &patch))
+        .await?;
     let what = if args.failed {
         " (failed and skipped steps only)"
     } else {
         ""
     };
-    output::print(&format!("{} restarted{what}\n", object_ref(&args.name)))?;
-    if !args.watch {
+    session
+        .terminal
+        .print(&format!("{} restarted{what}\n", object_ref(name)))?;
+    if !args.follow.watch {
         return Ok(());
     }
     // Until the controller has acted on this very restart, the old end state is no answer.
@@ -47,13 +36,9 @@ pub async fn run(
             .and_then(|s| s.observed_restart.as_deref())
             == Some(stamp.as_str())
     };
-    let display = Display {
-        format: GraphFormat::Tree,
-        style: stdout_style(color, args.ascii),
-    };
-    follow(&cluster, &namespace, &args.name, &fresh, display)
+    follow(session, namespace, name, &fresh, GraphFormat::Tree)
         .await?
-        .into_result(&args.name)
+        .into_result(name)
 }
 
 /// The merge patch: a new `restartedAt`, and the mode set for --failed or removed otherwise.

@@ -2,14 +2,13 @@
 
 use anyhow::bail;
 
-use crate::cli::{ColorChoice, ValidateArgs};
+use crate::cli::ValidateArgs;
 use crate::manifests::{check, read_source};
-use crate::output;
-use crate::style::stdout_style;
+use crate::terminal::Terminal;
 
-pub fn run(args: &ValidateArgs, color: ColorChoice) -> anyhow::Result<()> {
-    let (file, text) = read_source(&args.file)?;
-    match check(&file, &text, stdout_style(color, false)) {
+pub fn execute(args: &ValidateArgs, terminal: Terminal) -> anyhow::Result<()> {
+    let (file, text) = read_source(&args.file.path)?;
+    match check(&file, &text, terminal.stdout_style()) {
         Ok(manifests) => {
             let names: Vec<String> = manifests
                 .iter()
@@ -20,14 +19,14 @@ pub fn run(args: &ValidateArgs, color: ColorChoice) -> anyhow::Result<()> {
             } else {
                 "workflows"
             };
-            output::print(&format!(
+            terminal.print(&format!(
                 "{file}: {} {noun} valid: {}\n",
                 names.len(),
                 names.join(", ")
             ))
         }
         Err(invalid) => {
-            output::print_block(&invalid.report)?;
+            terminal.print_block(&invalid.report)?;
             let plural = if invalid.problems == 1 {
                 "problem"
             } else {

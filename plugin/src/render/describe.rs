@@ -8,16 +8,16 @@ use kwf_api::{Dag, Workflow};
 use owo_colors::Style as Ansi;
 
 use super::fields::{self, Field};
-use super::model::View;
 use super::table::Table;
 use super::text::{NONE, Painter, clean, step_look, workflow_look};
+use super::workflow_view::WorkflowView;
 use super::{Style, time};
 
 /// Annotations kubectl describe leaves out too: a copy of the whole object, no help to read.
 const HIDDEN_ANNOTATIONS: [&str; 1] = ["kubectl.kubernetes.io/last-applied-configuration"];
 
 pub(crate) fn render(wf: &Workflow, events: &[Event], style: Style, now: Timestamp) -> String {
-    let view = View::new(wf, now);
+    let view = WorkflowView::new(wf, now);
     let painter = Painter::new(style);
     let mut out = overview(&view, painter);
     out.push_str("Steps:\n");
@@ -27,7 +27,7 @@ pub(crate) fn render(wf: &Workflow, events: &[Event], style: Style, now: Timesta
     out
 }
 
-fn overview(view: &View<'_>, painter: Painter) -> String {
+fn overview(view: &WorkflowView<'_>, painter: Painter) -> String {
     let meta = &view.wf.metadata;
     let status = view.status;
     let labels = meta
@@ -61,7 +61,7 @@ fn overview(view: &View<'_>, painter: Painter) -> String {
         Field::new("Message", view.message_text()),
         Field::new("Max Step Timeout", timeout),
     ];
-    list.extend(fields::run(view));
+    list.extend(fields::current_run(view));
     list.push(Field::new(
         "Restarts",
         status.map_or(0, |s| s.run).to_string(),
@@ -70,7 +70,7 @@ fn overview(view: &View<'_>, painter: Painter) -> String {
 }
 
 /// One row per step, in dependency order (spec order when the spec is invalid).
-fn steps(view: &View<'_>, painter: Painter) -> String {
+fn steps(view: &WorkflowView<'_>, painter: Painter) -> String {
     let order: Vec<usize> = match Dag::build(&view.wf.spec) {
         Ok(dag) => dag.topological_order().to_vec(),
         Err(_) => (0..view.len()).collect(),
@@ -135,7 +135,7 @@ fn depends_on_cell(depends_on: &[String]) -> String {
     cell
 }
 
-fn conditions(view: &View<'_>) -> String {
+fn conditions(view: &WorkflowView<'_>) -> String {
     let conditions = view
         .status
         .map(|s| s.conditions.as_slice())

@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 use kwf_api::{StepPhase, Workflow};
 
-use super::model::View;
 use super::text::step_look;
+use super::workflow_view::WorkflowView;
 
 const PHASES: [StepPhase; 5] = [
     StepPhase::Pending,
@@ -30,7 +30,7 @@ fn colors(phase: StepPhase) -> (&'static str, &'static str) {
 }
 
 /// Every edge, dependency first, in spec order; dependencies naming no step are left out.
-fn edges(view: &View<'_>) -> Vec<(usize, usize)> {
+fn edges(view: &WorkflowView<'_>) -> Vec<(usize, usize)> {
     let index: HashMap<&str, usize> = (0..view.len()).map(|i| (view.step_name(i), i)).collect();
     let mut edges = Vec::new();
     for step in 0..view.len() {
@@ -65,7 +65,7 @@ fn dot_escape(text: &str) -> String {
 }
 
 pub(crate) fn dot(wf: &Workflow) -> String {
-    let view = View::new(wf, jiff::Timestamp::UNIX_EPOCH);
+    let view = WorkflowView::new(wf, jiff::Timestamp::UNIX_EPOCH);
     let mut out = String::new();
     let _ = writeln!(out, "digraph {} {{", dot_quote(view.name()));
     let _ = writeln!(
@@ -126,7 +126,7 @@ fn class(phase: StepPhase) -> String {
 }
 
 pub(crate) fn mermaid(wf: &Workflow) -> String {
-    let view = View::new(wf, jiff::Timestamp::UNIX_EPOCH);
+    let view = WorkflowView::new(wf, jiff::Timestamp::UNIX_EPOCH);
     let mut out = String::from("flowchart TD\n");
     for phase in PHASES {
         let (fill, border) = colors(phase);

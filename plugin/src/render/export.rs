@@ -5,8 +5,8 @@ use jiff::Timestamp;
 use kwf_api::{StepPhase, Workflow, WorkflowPhase};
 use serde::Serialize;
 
-use super::model::View;
 use super::time;
+use super::workflow_view::WorkflowView;
 
 /// The state of a Workflow as `graph -o json|yaml` prints it.
 #[derive(Debug, Serialize)]
@@ -48,7 +48,7 @@ pub struct StepDocument {
 
 impl GraphDocument {
     pub fn new(wf: &Workflow, now: Timestamp) -> GraphDocument {
-        let view = View::new(wf, now);
+        let view = WorkflowView::new(wf, now);
         let status = view.status;
         let steps = (0..view.len())
             .map(|step| {

@@ -1,9 +1,9 @@
 //! `Label:  value` blocks as kubectl describe prints them, values aligned after the longest
 //! label; a value of several lines continues under the first.
 
-use super::model::View;
 use super::text::NONE;
 use super::time;
+use super::workflow_view::WorkflowView;
 
 /// One field: its label and its lines (at least one).
 pub(crate) struct Field {
@@ -31,7 +31,7 @@ impl Field {
 
 /// Started, Finished, Duration and Progress of the current run: the graph header and describe
 /// show the same four.
-pub(crate) fn run(view: &View<'_>) -> [Field; 4] {
+pub(crate) fn current_run(view: &WorkflowView<'_>) -> [Field; 4] {
     let status = view.status;
     [
         Field::new(

@@ -4,8 +4,8 @@
 use owo_colors::{AnsiColors, Style as Ansi};
 
 use super::Style;
-use super::table::visible_width;
 use super::text::{Painter, clean};
+use super::width::visible_width;
 
 /// Colors readable on dark and light terminals; red is left for failures.
 const PALETTE: [AnsiColors; 10] = [
@@ -28,7 +28,38 @@ fn fnv1a(text: &str) -> u64 {
     })
 }
 
-pub(crate) fn step_prefix(step: &str, width: usize, style: Style) -> String {
+/// The prefixes of the log lines of a set of steps: every name padded to the widest.
+#[derive(Clone, Copy, Debug)]
+pub struct LogPrefixes {
+    width: usize,
+    style: Style,
+}
+
+impl LogPrefixes {
+    pub fn new<'a>(steps: impl IntoIterator<Item = &'a str>, style: Style) -> LogPrefixes {
+        let width = steps
+            .into_iter()
+            .map(|step| visible_width(&clean(step)))
+            .max()
+            .unwrap_or(0);
+        LogPrefixes { width, style }
+    }
+
+    /// `name │ `, in the step's own color.
+    pub fn prefix(&self, step: &str) -> String {
+        step_prefix(step, self.width, self.style)
+    }
+
+    /// Every line of `text`, prefixed, each ending in a newline.
+    pub fn prefixed(&self, step: &str, text: &str) -> String {
+        let prefix = self.prefix(step);
+        text.lines()
+            .map(|line| format!("{prefix}{line}\n"))
+            .collect()
+    }
+}
+
+fn step_prefix(step: &str, width: usize, style: Style) -> String {
     let name = clean(step);
     let color = PALETTE[(fnv1a(&name) % PALETTE.len() as u64) as usize];
     let pad = width.saturating_sub(visible_width(&name));
@@ -75,6 +106,22 @@ mod tests {
             },
         );
         assert_eq!(ascii, "a-very-long-step | ");
+    }
+
+    #[test]
+    fn prefixes_pad_to_the_widest_step_and_prefix_every_line() {
+        let plain = Style {
+            color: false,
+            ascii: false,
+        };
+        let prefixes = LogPrefixes::new(["a", "build", "数据"], plain);
+        assert_eq!(prefixes.prefix("a"), "a     │ ");
+        assert_eq!(prefixes.prefix("数据"), "数据  │ ");
+        assert_eq!(
+            prefixes.prefixed("build", "one\ntwo\n"),
+            "build │ one\nbuild │ two\n"
+        );
+        assert_eq!(prefixes.prefixed("build", ""), "");
     }
 
     #[test]

@@ -8,12 +8,13 @@ mod export;
 mod fields;
 mod list;
 mod logs;
-mod model;
 mod problems;
 mod table;
 mod text;
 mod time;
 mod tree;
+mod width;
+mod workflow_view;
 
 #[cfg(test)]
 mod fixtures;
@@ -24,6 +25,9 @@ use k8s_openapi::api::events::v1::Event;
 use kwf_api::{ValidationErrors, Workflow};
 
 pub use export::{GraphDocument, StepDocument};
+pub use list::{ExportError, ListFormat, Listing, object_ref};
+pub use logs::LogPrefixes;
+pub use width::visible_width;
 
 /// How to draw: ANSI colors or not, ASCII glyphs or unicode ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,20 +68,21 @@ pub fn describe(wf: &Workflow, events: &[Event], style: Style, now: jiff::Timest
     describe::render(wf, events, style, now)
 }
 
-/// `kubectl workflow list`: NAME PHASE PROGRESS DURATION AGE (NAMESPACE first with -A), in
-/// the order given. Empty input gives an empty string: the CLI says "No resources found".
-pub fn list(wfs: &[Workflow], all_namespaces: bool, style: Style, now: jiff::Timestamp) -> String {
-    list::render(wfs, all_namespaces, style, now)
+/// `kubectl workflow list` in `format`, the workflows in the order given: listed in
+/// `namespace`, or across all namespaces for `None` (the table then starts with NAMESPACE).
+/// An empty table is no text but a note, "No resources found".
+pub fn list(
+    wfs: &[Workflow],
+    format: ListFormat,
+    namespace: Option<&str>,
+    style: Style,
+    now: jiff::Timestamp,
+) -> Result<Listing, ExportError> {
+    list::render(wfs, format, namespace, style, now)
 }
 
 /// `kubectl workflow validate` / `create` problems: one line per problem,
 /// `SOURCE: error: step "b": ...`, where `source` names the file (and document index).
 pub fn problems(source: &str, errors: &ValidationErrors, style: Style) -> String {
     problems::render(source, errors, style)
-}
-
-/// Stable color for a step's log prefix (`logs`): `name │ ` with the name padded to `width`;
-/// the same step name always gets the same color.
-pub fn step_prefix(step: &str, width: usize, style: Style) -> String {
-    logs::step_prefix(step, width, style)
 }

@@ -6,7 +6,7 @@ use insta::assert_snapshot;
 use kwf_api::{Workflow, validate};
 
 use super::fixtures::{self, now};
-use super::{GraphFormat, Style, describe, graph, list, problems};
+use super::{GraphFormat, ListFormat, Listing, Style, describe, graph, problems};
 
 const PLAIN: Style = Style {
     color: false,
@@ -66,6 +66,19 @@ fn failed_events() -> Vec<k8s_openapi::api::events::v1::Event> {
 
 fn tree(wf: &Workflow, style: Style) -> String {
     graph(wf, GraphFormat::Tree, style, now())
+}
+
+/// `list` in `format`: in namespace `default`, or across all namespaces.
+fn list_as(wfs: &[Workflow], format: ListFormat, all_namespaces: bool, style: Style) -> Listing {
+    let namespace = (!all_namespaces).then_some("default");
+    super::list(wfs, format, namespace, style, now()).expect("fixtures serialize")
+}
+
+/// The `list` table's text.
+fn list(wfs: &[Workflow], all_namespaces: bool, style: Style) -> String {
+    let listing = list_as(wfs, ListFormat::Table, all_namespaces, style);
+    assert_eq!(listing.note, None);
+    listing.text
 }
 
 #[test]
@@ -165,15 +178,119 @@ fn describe_every_phase() {
 #[test]
 fn list_of_workflows() {
     let wfs: Vec<Workflow> = scenarios().into_iter().map(|(_, wf)| wf).collect();
-    assert_snapshot!("list", list(&wfs, false, PLAIN, now()));
+    assert_snapshot!("list", list(&wfs, false, PLAIN));
     let mut elsewhere = fixtures::completed();
     elsewhere.metadata.namespace = Some("team-payments".into());
     elsewhere.metadata.name = Some("nightly-settlement".into());
     let mut all = wfs.clone();
     all.push(elsewhere);
-    assert_snapshot!("list_all_namespaces", list(&all, true, PLAIN, now()));
-    assert_snapshot!("list_color", list(&wfs, false, COLOR, now()));
-    assert_eq!(list(&[], true, PLAIN, now()), "");
+    assert_snapshot!("list_all_namespaces", list(&all, true, PLAIN));
+    assert_snapshot!("list_color", list(&wfs, false, COLOR));
+}
+
+#[test]
+fn an_empty_table_is_a_note() {
+    for format in [ListFormat::Table, ListFormat::Wide] {
+        assert_eq!(
+            list_as(&[], format, false, PLAIN),
+            Listing {
+                text: String::new(),
+                note: Some("No resources found in default namespace.".into())
+            }
+        );
+        assert_eq!(
+            list_as(&[], format, true, PLAIN).note.as_deref(),
+            Some("No resources found")
+        );
+    }
+    // Scripts get what they asked for: nothing, or an empty List.
+    assert_eq!(
+        list_as(&[], ListFormat::Name, false, PLAIN),
+        Listing {
+            text: String::new(),
+            note: None
+        }
+    );
+    let json = list_as(&[], ListFormat::Json, false, PLAIN);
+    assert_eq!(json.note, None);
+    assert!(json.text.contains("\"items\": []"), "{}", json.text);
+}
+
+#[test]
+fn list_wide_adds_the_message_as_a_column() {
+    let wfs: Vec<Workflow> = scenarios().into_iter().map(|(_, wf)| wf).collect();
+    let wide = list_as(&wfs, ListFormat::Wide, false, PLAIN).text;
+    assert_snapshot!("list_wide", wide);
+    // The same table as without -o wide, plus the one column.
+    let table = list(&wfs, false, PLAIN);
+    for (wide_line, line) in wide.lines().zip(table.lines()) {
+        assert!(
+            wide_line.starts_with(line),
+            "{wide_line:?} extends {line:?}"
+        );
+    }
+    let color = list_as(&wfs, ListFormat::Wide, true, COLOR).text;
+    assert_eq!(
+        strip_ansi(&color),
+        list_as(&wfs, ListFormat::Wide, true, PLAIN).text
+    );
+}
+
+#[test]
+fn list_wide_aligns_cjk_and_emoji() {
+    let mut wide_names = Vec::new();
+    for (name, mut wf) in [
+        ("数据管道", fixtures::failed()),
+        ("🚀-launch", fixtures::completed()),
+        ("nightly", fixtures::started()),
+    ] {
+        wf.metadata.name = Some(name.into());
+        wide_names.push(wf);
+    }
+    // Namespaces are DNS labels, names too in the API server; the renderer must not care.
+    wide_names[0].metadata.namespace = Some("团队".into());
+    let wide = list_as(&wide_names, ListFormat::Wide, true, PLAIN).text;
+    assert_snapshot!("list_wide_cjk_and_emoji", wide);
+    let message_columns: Vec<usize> = wide
+        .lines()
+        .filter_map(|line| {
+            let at = line
+                .find("MESSAGE")
+                .or_else(|| line.find("step unit-tests"))?;
+            Some(super::visible_width(&line[..at]))
+        })
+        .collect();
+    assert_eq!(message_columns.len(), 2, "{wide}");
+    assert_eq!(message_columns[0], message_columns[1], "{wide}");
+    let phase_columns: Vec<usize> = wide
+        .lines()
+        .map(|line| {
+            let at = ["PHASE", "Failed", "Completed", "Started"]
+                .iter()
+                .find_map(|word| line.find(word))
+                .unwrap();
+            super::visible_width(&line[..at])
+        })
+        .collect();
+    assert!(phase_columns.windows(2).all(|w| w[0] == w[1]), "{wide}");
+}
+
+#[test]
+fn list_names_and_exports() {
+    let wfs = vec![fixtures::failed(), fixtures::diamond()];
+    assert_eq!(
+        list_as(&wfs, ListFormat::Name, false, PLAIN).text,
+        "workflow.kwf.dev/release\nworkflow.kwf.dev/diamond\n"
+    );
+    let json = list_as(&wfs, ListFormat::Json, false, PLAIN).text;
+    let yaml = list_as(&wfs, ListFormat::Yaml, false, PLAIN).text;
+    let from_json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let from_yaml: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
+    assert_eq!(from_json, from_yaml);
+    assert_eq!(from_json["kind"], "List");
+    assert_eq!(from_json["items"][1]["metadata"]["name"], "diamond");
+    let round_trip: Vec<Workflow> = serde_json::from_value(from_json["items"].clone()).unwrap();
+    assert_eq!(round_trip, wfs);
 }
 
 #[test]
@@ -227,8 +344,8 @@ fn colors_never_move_a_column() {
                     describe(&wf, &events, color, now()),
                 ),
                 (
-                    list(std::slice::from_ref(&wf), true, plain, now()),
-                    list(std::slice::from_ref(&wf), true, color, now()),
+                    list(std::slice::from_ref(&wf), true, plain),
+                    list(std::slice::from_ref(&wf), true, color),
                 ),
             ];
             for (plain_out, color_out) in pairs {

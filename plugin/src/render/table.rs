@@ -1,7 +1,7 @@
 //! Column alignment that measures what the terminal shows: ANSI escape sequences take no
 //! room and wide characters take two cells, so colors never break the columns.
 
-use unicode_width::UnicodeWidthChar;
+use super::width::visible_width;
 
 /// Space between two columns, as kubectl prints it.
 const GAP: usize = 3;
@@ -52,37 +52,9 @@ impl Table {
     }
 }
 
-/// Terminal cells `text` takes: SGR/CSI escape sequences count zero, wide characters two.
-pub(crate) fn visible_width(text: &str) -> usize {
-    let mut width = 0;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            // CSI: ESC [ parameters... final byte in @..~
-            if chars.next() == Some('[') {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-        } else {
-            width += c.width().unwrap_or(0);
-        }
-    }
-    width
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_take_no_room_and_wide_chars_two() {
-        assert_eq!(visible_width("\x1b[32m✔\x1b[0m ok"), 4);
-        assert_eq!(visible_width("\x1b[2m\x1b[0m"), 0);
-        assert_eq!(visible_width("日本"), 4);
-    }
 
     #[test]
     fn colored_and_plain_cells_align_alike() {
@@ -95,5 +67,38 @@ mod tests {
             .map(|l| l.replace("\x1b[31m", "").replace("\x1b[0m", ""))
             .collect();
         assert_eq!(plain, ["  ab     x    last", "  abcd   yy"]);
+    }
+
+    #[test]
+    fn cjk_and_emoji_cells_align_like_ascii_ones() {
+        let mut table = Table::new();
+        table.row(vec!["NAME".into(), "PHASE".into(), "AGE".into()]);
+        table.row(vec!["数据管道".into(), "Failed".into(), "5m".into()]);
+        table.row(vec!["🚀-launch".into(), "Completed".into(), "1h".into()]);
+        table.row(vec![
+            "plain".into(),
+            "\x1b[32mStarted\x1b[0m".into(),
+            "2d".into(),
+        ]);
+        let out = table.render("");
+        assert_eq!(
+            out,
+            "NAME        PHASE       AGE\n\
+             数据管道    Failed      5m\n\
+             🚀-launch   Completed   1h\n\
+             plain       \x1b[32mStarted\x1b[0m     2d\n"
+        );
+        // PHASE and AGE start in the same terminal cell on every line.
+        let starts = |cells: [&str; 4]| -> Vec<usize> {
+            out.lines()
+                .zip(cells)
+                .map(|(line, cell)| visible_width(&line[..line.find(cell).unwrap()]))
+                .collect()
+        };
+        assert_eq!(
+            starts(["PHASE", "Failed", "Completed", "\x1b[32m"]),
+            [12; 4]
+        );
+        assert_eq!(starts(["AGE", "5m", "1h", "2d"]), [24; 4]);
     }
 }

@@ -10,9 +10,9 @@ use ptree::print_config::{ASCII_CHARS_TICK, StyleWhen, UTF_CHARS};
 use ptree::{PrintConfig, TreeBuilder};
 
 use super::fields::{self, Field};
-use super::model::View;
 use super::table::Table;
 use super::text::{NONE, Painter, arrow, clean, step_look, workflow_look};
+use super::workflow_view::WorkflowView;
 use super::{Style, time};
 
 /// Separates the cells of a tree line; ptree writes it through untouched and `clean` keeps it
@@ -20,7 +20,7 @@ use super::{Style, time};
 const CELL: char = '\t';
 
 pub(crate) fn render(wf: &Workflow, style: Style, now: Timestamp) -> String {
-    let view = View::new(wf, now);
+    let view = WorkflowView::new(wf, now);
     let painter = Painter::new(style);
     let mut out = header(&view, painter);
     out.push('\n');
@@ -29,7 +29,7 @@ pub(crate) fn render(wf: &Workflow, style: Style, now: Timestamp) -> String {
 }
 
 /// Name, namespace, phase, message, times, duration and progress of the workflow.
-pub(crate) fn header(view: &View<'_>, painter: Painter) -> String {
+pub(crate) fn header(view: &WorkflowView<'_>, painter: Painter) -> String {
     let look = workflow_look(view.phase);
     let mut list = vec![
         Field::new("Name", clean(view.name())),
@@ -41,7 +41,7 @@ pub(crate) fn header(view: &View<'_>, painter: Painter) -> String {
             time::when(view.wf.metadata.creation_timestamp.as_ref(), view.now),
         ),
     ];
-    list.extend(fields::run(view));
+    list.extend(fields::current_run(view));
     fields::render(&list)
 }
 
@@ -49,7 +49,7 @@ fn duration(seconds: Option<i64>) -> String {
     seconds.map_or_else(|| NONE.into(), time::compact)
 }
 
-fn tree(view: &View<'_>, style: Style, painter: Painter) -> String {
+fn tree(view: &WorkflowView<'_>, style: Style, painter: Painter) -> String {
     let look = workflow_look(view.phase);
     let root = cells(&[
         format!(
@@ -163,7 +163,7 @@ enum Waits<'a> {
 /// One step's line: `glyph name`, phase, duration, Job, then its other dependencies and, for
 /// a failure or a skip, why.
 fn step_line(
-    view: &View<'_>,
+    view: &WorkflowView<'_>,
     step: usize,
     waits: Waits<'_>,
     style: Style,

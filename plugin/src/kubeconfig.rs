@@ -1,6 +1,6 @@
 //! Connecting as kubectl does: `--kubeconfig`, else `$KUBECONFIG` (several paths merged, first
 //! wins), else `~/.kube/config`; `--context` or the current context; `-n` or the context's
-//! namespace. Only commands that need the cluster call this.
+//! namespace. Only commands that need the cluster call this, through [`crate::session`].
 
 use anyhow::anyhow;
 use std::ffi::OsStr;
@@ -10,7 +10,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
 
 use crate::cli::ConnectionFlags;
-use crate::errors::{Endpoint, Op, explain, explain_watch, one_line};
+use crate::errors::{Endpoint, one_line};
 
 /// A client for one cluster, with what the error messages need to name it.
 #[derive(Clone)]
@@ -28,17 +28,6 @@ impl Cluster {
             server: &self.server,
             context: &self.context,
         }
-    }
-
-    /// Maps a failed API call to a one-line error that says what to do.
-    pub fn fail(&self, op: Op<'_>) -> impl FnOnce(kube::Error) -> anyhow::Error {
-        let line = move |e: kube::Error| explain(&e, &op, &self.endpoint());
-        move |e| anyhow!(line(e))
-    }
-
-    /// The same for a watcher's errors.
-    pub fn fail_watch(&self, op: Op<'_>, err: &kube::runtime::watcher::Error) -> anyhow::Error {
-        anyhow!(explain_watch(err, &op, &self.endpoint()))
     }
 }
 

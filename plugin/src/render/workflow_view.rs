@@ -1,6 +1,6 @@
-//! What every view needs to know about one Workflow, computed once: the status of each step
-//! by its index in the spec (one hash lookup per status entry, never a search per step),
-//! progress and durations.
+//! A Workflow as every renderer reads it, computed once: the status of each step by its index
+//! in the spec (one hash lookup per status entry, never a search per step), progress and
+//! durations.
 
 use std::collections::HashMap;
 
@@ -10,7 +10,7 @@ use kwf_api::{StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowStatus};
 use super::text::{NONE, clean};
 use super::time;
 
-pub(crate) struct View<'a> {
+pub(crate) struct WorkflowView<'a> {
     pub(crate) wf: &'a Workflow,
     pub(crate) status: Option<&'a WorkflowStatus>,
     pub(crate) phase: WorkflowPhase,
@@ -19,8 +19,8 @@ pub(crate) struct View<'a> {
     pub(crate) now: Timestamp,
 }
 
-impl<'a> View<'a> {
-    pub(crate) fn new(wf: &'a Workflow, now: Timestamp) -> View<'a> {
+impl<'a> WorkflowView<'a> {
+    pub(crate) fn new(wf: &'a Workflow, now: Timestamp) -> WorkflowView<'a> {
         let steps = &wf.spec.containers;
         let mut step_status = vec![None; steps.len()];
         if let Some(status) = wf.status.as_ref().filter(|s| !s.steps.is_empty()) {
@@ -36,7 +36,7 @@ impl<'a> View<'a> {
                 }
             }
         }
-        View {
+        WorkflowView {
             wf,
             status: wf.status.as_ref(),
             // No status yet: the controller has not seen it, which is what Created means.
