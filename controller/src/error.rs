@@ -1,8 +1,10 @@
-//! Errors of the controller library, each one line that says what failed.
+//! Errors of the controller library, each one line that says what failed: [`StartError`] ends
+//! the process before it reconciles anything; [`ReconcileError`] fails one reconcile, which is
+//! retried, and is counted by kind in `kwf_reconcile_errors_total`.
 
-/// Why a reconcile or the start-up failed.
+/// Why the controller could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum StartError {
     /// The Workflow CRD is missing from the cluster.
     #[error(
         "the Workflow CRD (workflows.kwf.dev) is not installed: kubectl apply -f crd/workflow.yaml"
@@ -26,9 +28,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// Leader election failed in a way it cannot recover from.
-    #[error("leader election on Lease {lease}: {reason}")]
-    Lease { lease: String, reason: String },
+}
+
+/// Why one reconcile of a Workflow failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
     /// A request to create a Job failed.
     #[error("creating Job {name}: {source}")]
     CreateJob {
@@ -67,39 +71,29 @@ pub enum Error {
     /// A Workflow in the cache lacks a name, namespace or uid (never true of objects from the API server).
     #[error("Workflow without {0} in the cache")]
     MissingMetadata(&'static str),
-    /// The watch of Jobs or Workflows ended.
-    #[error("watching {0} stopped: {1}")]
-    Watch(&'static str, String),
     /// Serialising a patch failed.
     #[error("serialising a patch: {0}")]
     Serialize(#[from] serde_json::Error),
 }
 
-impl Error {
+impl ReconcileError {
     /// A short, stable label for the `kwf_reconcile_errors_total` metric.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::CrdNotInstalled => "crd_not_installed",
-            Error::Config(_) => "config",
-            Error::Connect(_) => "connect",
-            Error::Selector { .. } => "selector",
-            Error::Bind { .. } => "bind",
-            Error::Lease { .. } => "lease",
-            Error::CreateJob { .. } => "create_job",
-            Error::DeleteJob { .. } => "delete_job",
-            Error::PatchJob { .. } => "patch_job",
-            Error::PatchStatus { source, .. } if is_conflict(source) => "status_conflict",
-            Error::PatchStatus { .. } => "patch_status",
-            Error::ListPods { .. } => "list_pods",
-            Error::MissingMetadata(_) => "missing_metadata",
-            Error::Watch(..) => "watch",
-            Error::Serialize(_) => "serialize",
+            ReconcileError::CreateJob { .. } => "create_job",
+            ReconcileError::DeleteJob { .. } => "delete_job",
+            ReconcileError::PatchJob { .. } => "patch_job",
+            ReconcileError::PatchStatus { source, .. } if is_conflict(source) => "status_conflict",
+            ReconcileError::PatchStatus { .. } => "patch_status",
+            ReconcileError::ListPods { .. } => "list_pods",
+            ReconcileError::MissingMetadata(_) => "missing_metadata",
+            ReconcileError::Serialize(_) => "serialize",
         }
     }
 
     /// True when the error only says our cached view was older than the server's.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Error::PatchStatus { source, .. } if is_conflict(source))
+        matches!(self, ReconcileError::PatchStatus { source, .. } if is_conflict(source))
     }
 }
 
@@ -119,17 +113,30 @@ mod tests {
     #[test]
     fn crd_message_says_what_to_do() {
         assert_eq!(
-            Error::CrdNotInstalled.to_string(),
+            StartError::CrdNotInstalled.to_string(),
             "the Workflow CRD (workflows.kwf.dev) is not installed: kubectl apply -f crd/workflow.yaml"
         );
     }
 
     #[test]
     fn metric_labels_are_snake_case_words() {
+        let api_error = || {
+            kube::Error::Api(
+                kube::core::Status::failure("gone", "NotFound")
+                    .with_code(404)
+                    .boxed(),
+            )
+        };
         let errors = [
-            Error::CrdNotInstalled,
-            Error::MissingMetadata("uid"),
-            Error::Watch("jobs", "gone".into()),
+            ReconcileError::CreateJob {
+                name: "j".into(),
+                source: api_error(),
+            },
+            ReconcileError::PatchStatus {
+                name: "wf".into(),
+                source: api_error(),
+            },
+            ReconcileError::MissingMetadata("uid"),
         ];
         for err in errors {
             let label = err.metric_label();

@@ -18,7 +18,7 @@ use kwf_api::Workflow;
 
 use crate::core::job::ANNOTATION_INHERITED_LABELS;
 use crate::core::{JobState, ObservedJob};
-use crate::error::Error;
+use crate::error::ReconcileError;
 
 /// How long a created Job stays expected when the watch never shows it (e.g. it was created and
 /// deleted while the watch was re-listing); after that its absence counts.
@@ -195,7 +195,7 @@ impl JobCache {
         namespace: &str,
         jobs: &mut [ObservedJob],
         needs_code: impl Fn(&ObservedJob) -> bool,
-    ) -> Result<(), Error> {
+    ) -> Result<(), ReconcileError> {
         for job in jobs.iter_mut() {
             if !matches!(job.state, JobState::Failed { .. })
                 || job.exit_code.is_some()
@@ -282,13 +282,20 @@ pub fn controlled_by(job: &Job, owner: &str) -> bool {
 
 /// The exit code of a failed Job's container: the first non-zero one its pods show, else the
 /// first one; None when no pod shows one (e.g. the pod was never started).
-async fn exit_code(client: &Client, namespace: &str, job: &str) -> Result<Option<i32>, Error> {
+async fn exit_code(
+    client: &Client,
+    namespace: &str,
+    job: &str,
+) -> Result<Option<i32>, ReconcileError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let params = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}"));
-    let list = pods.list(&params).await.map_err(|source| Error::ListPods {
-        name: job.to_owned(),
-        source,
-    })?;
+    let list = pods
+        .list(&params)
+        .await
+        .map_err(|source| ReconcileError::ListPods {
+            name: job.to_owned(),
+            source,
+        })?;
     Ok(pick_exit_code(&list.items))
 }
 

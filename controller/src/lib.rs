@@ -21,5 +21,5 @@ pub mod status_writes;
 pub mod telemetry;
 
 pub use config::Config;
-pub use error::Error;
+pub use error::{ReconcileError, StartError};
 pub use run::run;

@@ -12,12 +12,13 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use kwf_api::{LABEL_STEP, Workflow, WorkflowStatus};
 use serde_json::{Map, Value, json};
+use tracing::Instrument;
 
 use crate::config::MANAGER;
 use crate::context::Context;
 use crate::core::job::ANNOTATION_INHERITED_LABELS;
 use crate::core::{self, Effect, JobState, ObservedJob, OwnedKind, OwnedObject, WorkflowEvent};
-use crate::error::{Error, has_status};
+use crate::error::{ReconcileError, has_status};
 use crate::events::Pending;
 
 /// Annotation on every Job this controller creates: which replica created it (pod name or
@@ -28,12 +29,27 @@ pub const ANNOTATION_CREATED_BY: &str = "kwf.dev/created-by";
 const CREATE_PARALLELISM: usize = 16;
 
 /// Reconciles one Workflow: the whole behaviour lives in [`core::decide`]; this applies it.
-pub async fn reconcile(wf: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, Error> {
+/// Runs in a span naming the Workflow, and is timed in `kwf_reconcile_duration_seconds`
+/// whether it succeeds or fails.
+pub async fn reconcile(wf: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let span = tracing::info_span!(
+        "reconcile",
+        workflow = %wf.name_any(),
+        namespace = %wf.namespace().unwrap_or_default(),
+    );
     let started = Instant::now();
+    let result = reconcile_workflow(wf, &ctx).instrument(span).await;
+    ctx.metrics.record_reconcile_duration(started.elapsed());
+    result
+}
+
+async fn reconcile_workflow(wf: Arc<Workflow>, ctx: &Context) -> Result<Action, ReconcileError> {
     // Our own last status write, if the watch has not delivered it yet.
     let wf = ctx.status_writes.current(wf);
-    let namespace = wf.namespace().ok_or(Error::MissingMetadata("namespace"))?;
-    let uid = wf.uid().ok_or(Error::MissingMetadata("uid"))?;
+    let namespace = wf
+        .namespace()
+        .ok_or(ReconcileError::MissingMetadata("namespace"))?;
+    let uid = wf.uid().ok_or(ReconcileError::MissingMetadata("uid"))?;
 
     let mut observed = ctx.jobs.jobs_of(&namespace, &uid);
     let status = wf.status.clone().unwrap_or_default();
@@ -45,10 +61,9 @@ pub async fn reconcile(wf: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, E
         .await?;
 
     let decision = core::decide(&wf, &observed, jiff::Timestamp::now());
-    apply(&wf, &namespace, &uid, &observed, decision.effects, &ctx).await?;
+    apply(&wf, &namespace, &uid, &observed, decision.effects, ctx).await?;
 
     ctx.succeeded(&uid);
-    ctx.metrics.record_reconcile_duration(started.elapsed());
     Ok(match decision.requeue_after {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
@@ -57,7 +72,7 @@ pub async fn reconcile(wf: Arc<Workflow>, ctx: Arc<Context>) -> Result<Action, E
 
 /// Retries a failed reconcile: soon after a write conflict (our cache was behind; the newer
 /// version's own event usually re-triggers first), else with exponential backoff.
-pub fn error_policy(wf: Arc<Workflow>, err: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(wf: Arc<Workflow>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
     ctx.metrics.count_error(err.metric_label());
     if err.is_conflict() {
         tracing::debug!(workflow = %wf.name_any(), "status write conflicted with a newer version; retrying");
@@ -78,7 +93,7 @@ async fn apply(
     observed: &[ObservedJob],
     effects: Vec<Effect>,
     ctx: &Context,
-) -> Result<(), Error> {
+) -> Result<(), ReconcileError> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let mut creates = Vec::new();
     let mut events = Vec::new();
@@ -119,7 +134,7 @@ async fn create_all(
     api: &Api<Job>,
     creates: Vec<Job>,
     ctx: &Context,
-) -> Result<(), Error> {
+) -> Result<(), ReconcileError> {
     for chunk in creates.chunks(CREATE_PARALLELISM) {
         try_join_all(
             chunk
@@ -138,7 +153,7 @@ async fn create_job(
     api: &Api<Job>,
     mut job: Job,
     ctx: &Context,
-) -> Result<(), Error> {
+) -> Result<(), ReconcileError> {
     job.annotations_mut()
         .insert(ANNOTATION_CREATED_BY.to_owned(), ctx.identity.clone());
     let name = job.name_any();
@@ -150,12 +165,12 @@ async fn create_job(
         Ok(created) => {
             ctx.metrics.count_job_created();
             record_scheduling_latency(wf, observed, &created, ctx);
-            tracing::debug!(workflow = %wf.name_any(), job = %name, "created Job");
+            tracing::debug!(job = %name, "created Job");
             created
         }
         // The name is deterministic: the Job exists, created by us before (or by a former leader).
         Err(err) if has_status(&err, 409) => job,
-        Err(source) => return Err(Error::CreateJob { name, source }),
+        Err(source) => return Err(ReconcileError::CreateJob { name, source }),
     };
     if let Some(observed) = ObservedJob::from_job(&seen) {
         ctx.jobs.expect(uid, observed);
@@ -190,15 +205,15 @@ fn record_scheduling_latency(
         .min();
     if let Some(latency) = latency {
         ctx.metrics.record_scheduling_latency(latency);
-        tracing::debug!(workflow = %wf.name_any(), step = %step, latency_ms = latency.as_secs_f64() * 1000.0, "step scheduled");
+        tracing::debug!(step = %step, latency_ms = latency.as_secs_f64() * 1000.0, "step scheduled");
     }
 }
 
-async fn delete_job(api: &Api<Job>, name: &str) -> Result<(), Error> {
+async fn delete_job(api: &Api<Job>, name: &str) -> Result<(), ReconcileError> {
     match api.delete(name, &DeleteParams::background()).await {
         Ok(_) => Ok(()),
         Err(err) if has_status(&err, 404) => Ok(()),
-        Err(source) => Err(Error::DeleteJob {
+        Err(source) => Err(ReconcileError::DeleteJob {
             name: name.to_owned(),
             source,
         }),
@@ -210,7 +225,7 @@ async fn patch_labels(
     name: &str,
     labels: &BTreeMap<String, Option<String>>,
     inherited: &str,
-) -> Result<(), Error> {
+) -> Result<(), ReconcileError> {
     let patch = json!({
         "metadata": {
             "labels": labels,
@@ -224,7 +239,7 @@ async fn patch_labels(
         Ok(_) => Ok(()),
         // Deleted meanwhile: nothing left to relabel.
         Err(err) if has_status(&err, 404) => Ok(()),
-        Err(source) => Err(Error::PatchJob {
+        Err(source) => Err(ReconcileError::PatchJob {
             name: name.to_owned(),
             source,
         }),
@@ -240,7 +255,7 @@ async fn patch_status(
     uid: &str,
     status: WorkflowStatus,
     ctx: &Context,
-) -> Result<(), Error> {
+) -> Result<(), ReconcileError> {
     let current = wf.status.clone().unwrap_or_default();
     let Some(changes) = status_changes(current, status.clone())? else {
         return Ok(());
@@ -258,7 +273,7 @@ async fn patch_status(
     // Workflow, 660 KiB for 2,000 steps) is not parsed: the watch brings the new version anyway.
     let request = kube::core::Request::new(Workflow::url_path(&(), Some(namespace)))
         .patch_subresource("status", &name, &params, &Patch::Merge(&patch))
-        .map_err(|err| Error::PatchStatus {
+        .map_err(|err| ReconcileError::PatchStatus {
             name: name.clone(),
             source: kube::Error::BuildRequest(err),
         })?;
@@ -266,7 +281,7 @@ async fn patch_status(
         .client
         .request_text(request)
         .await
-        .map_err(|source| Error::PatchStatus { name, source })?;
+        .map_err(|source| ReconcileError::PatchStatus { name, source })?;
     // Only the new version is read from the response (serde skips the rest without building it).
     if let (Some(from), Ok(written)) = (
         wf.resource_version(),
@@ -295,10 +310,10 @@ struct VersionedMeta {
 fn status_changes(
     mut current: WorkflowStatus,
     mut desired: WorkflowStatus,
-) -> Result<Option<Map<String, Value>>, Error> {
+) -> Result<Option<Map<String, Value>>, ReconcileError> {
     let current_steps = std::mem::take(&mut current.steps);
     let desired_steps = std::mem::take(&mut desired.steps);
-    let as_map = |status: &WorkflowStatus| -> Result<Map<String, Value>, Error> {
+    let as_map = |status: &WorkflowStatus| -> Result<Map<String, Value>, ReconcileError> {
         match serde_json::to_value(status)? {
             Value::Object(map) => Ok(map),
             _ => Ok(Map::new()),
@@ -354,8 +369,91 @@ fn publish(wf: &Workflow, namespace: &str, event: WorkflowEvent, ctx: &Context) 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Mutex;
+
+    use kube::Client;
+    use kube::runtime::reflector;
+    use kwf_api::fixtures::{WorkflowFixture, b_after_a};
     use kwf_api::{StepPhase, StepStatus, WorkflowPhase};
+
+    use super::*;
+    use crate::events::Events;
+    use crate::job_cache::JobCache;
+    use crate::metrics::Metrics;
+
+    /// A client whose API server answers every request with 500 Internal Server Error.
+    fn failing_client() -> Client {
+        let service = tower::service_fn(|_request: http::Request<kube::client::Body>| async {
+            let status = json!({
+                "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": "injected", "reason": "InternalError", "code": 500,
+            });
+            http::Response::builder()
+                .status(500)
+                .header("content-type", "application/json")
+                .body(kube::client::Body::from(status.to_string().into_bytes()))
+        });
+        Client::new(service, "default")
+    }
+
+    fn context_on(client: Client, metrics: &Metrics) -> Arc<Context> {
+        let events = Events::start(client.clone(), "test".into(), true, metrics.clone());
+        let (store, _writer) = reflector::store();
+        Arc::new(Context::new(
+            client,
+            events,
+            metrics.clone(),
+            JobCache::new(store),
+            "test".into(),
+        ))
+    }
+
+    /// Log lines written while it runs, for a test on the current thread.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_reconcile_is_timed_in_its_span() {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer({
+                let captured = captured.clone();
+                move || captured.clone()
+            })
+            .with_ansi(false)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let metrics = Metrics::new();
+        let ctx = context_on(failing_client(), &metrics);
+        let wf = Arc::new(b_after_a().with_namespace("team-a"));
+
+        let err = reconcile(wf, ctx).await.expect_err("the API server fails");
+        assert!(
+            matches!(err, ReconcileError::CreateJob { .. }),
+            "the first Job's create fails: {err}"
+        );
+        let text = metrics.encode();
+        assert!(
+            text.contains("kwf_reconcile_duration_seconds_count 1"),
+            "the failed reconcile is timed:\n{text}"
+        );
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            log.contains("reconcile{workflow=ab namespace=team-a}"),
+            "a span names the Workflow: {log}"
+        );
+    }
 
     #[test]
     fn an_unchanged_status_needs_no_patch() {

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::context::Context;
-use crate::error::{Error, has_status};
+use crate::error::{ReconcileError, StartError, has_status};
 use crate::events::Events;
 use crate::job_cache::{self, JobCache};
 use crate::leader::{Leadership, LeaseSettings};
@@ -35,7 +35,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 type TriggerSlot = Arc<Mutex<Option<mpsc::UnboundedSender<Arc<Job>>>>>;
 
 /// Runs the controller until SIGTERM or SIGINT.
-pub async fn run(config: Config) -> Result<(), Error> {
+pub async fn run(config: Config) -> Result<(), StartError> {
     let metrics = Metrics::new();
     let kube_config = kube_config(&config).await?;
     let client = rate_limited_client(kube_config.clone(), config.qps, config.burst, &metrics)?;
@@ -209,7 +209,7 @@ fn set_triggers(slot: &TriggerSlot, sender: Option<mpsc::UnboundedSender<Arc<Job
     *slot.lock().unwrap_or_else(|p| p.into_inner()) = sender;
 }
 
-fn log_controller_error(err: &controller::Error<Error, watcher::Error>) {
+fn log_controller_error(err: &controller::Error<ReconcileError, watcher::Error>) {
     match err {
         // Already logged (with backoff) by error_policy.
         controller::Error::ReconcilerFailed(..) => {}
@@ -280,14 +280,15 @@ fn workflows_api(client: &Client, config: &Config) -> Api<Workflow> {
 
 /// The connection settings, from --kubeconfig/--context, $KUBECONFIG, ~/.kube/config or
 /// in-cluster.
-async fn kube_config(config: &Config) -> Result<kube::Config, Error> {
+async fn kube_config(config: &Config) -> Result<kube::Config, StartError> {
     let options = KubeConfigOptions {
         context: config.context.clone(),
         ..Default::default()
     };
     let loaded = match (&config.kubeconfig, &config.context) {
         (Some(path), _) => {
-            let file = Kubeconfig::read_from(path).map_err(|e| Error::Config(e.to_string()))?;
+            let file =
+                Kubeconfig::read_from(path).map_err(|e| StartError::Config(e.to_string()))?;
             kube::Config::from_custom_kubeconfig(file, &options)
                 .await
                 .map_err(|e| e.to_string())
@@ -297,7 +298,7 @@ async fn kube_config(config: &Config) -> Result<kube::Config, Error> {
             .map_err(|e| e.to_string()),
         (None, None) => kube::Config::infer().await.map_err(|e| e.to_string()),
     };
-    loaded.map_err(Error::Config)
+    loaded.map_err(StartError::Config)
 }
 
 /// A kube client with a rate limiter of its own (`qps`, `burst`) and the request counter in
@@ -307,8 +308,9 @@ fn rate_limited_client(
     qps: f64,
     burst: u32,
     metrics: &Metrics,
-) -> Result<Client, Error> {
-    let builder = ClientBuilder::try_from(kube_config).map_err(|e| Error::Config(e.to_string()))?;
+) -> Result<Client, StartError> {
+    let builder =
+        ClientBuilder::try_from(kube_config).map_err(|e| StartError::Config(e.to_string()))?;
     Ok(builder
         .with_layer(&RateLimitLayer::new(qps, burst, metrics.clone()))
         .build())
@@ -316,21 +318,21 @@ fn rate_limited_client(
 
 /// Fails early, with what to do, when the API server is unreachable, the CRD is missing or the
 /// selector is invalid.
-async fn check_api(client: &Client, config: &Config) -> Result<(), Error> {
+async fn check_api(client: &Client, config: &Config) -> Result<(), StartError> {
     let mut params = ListParams::default().limit(1);
     if let Some(selector) = &config.selector {
         params = params.labels(selector);
     }
     match workflows_api(client, config).list_metadata(&params).await {
         Ok(_) => Ok(()),
-        Err(err) if has_status(&err, 404) => Err(Error::CrdNotInstalled),
+        Err(err) if has_status(&err, 404) => Err(StartError::CrdNotInstalled),
         Err(kube::Error::Api(status)) if status.code == 400 && config.selector.is_some() => {
-            Err(Error::Selector {
+            Err(StartError::Selector {
                 selector: config.selector.clone().unwrap_or_default(),
                 reason: status.message.clone(),
             })
         }
-        Err(err) => Err(Error::Connect(err)),
+        Err(err) => Err(StartError::Connect(err)),
     }
 }
 

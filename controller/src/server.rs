@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::error::Error;
+use crate::error::StartError;
 use crate::metrics::Metrics;
 
 /// Readiness of this replica: true once its Job cache has synced.
@@ -49,13 +49,13 @@ pub async fn bind(
     addr: SocketAddr,
     metrics: Metrics,
     readiness: Readiness,
-) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), Error> {
+) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>), StartError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| Error::Bind { addr, source })?;
+        .map_err(|source| StartError::Bind { addr, source })?;
     let bound = listener
         .local_addr()
-        .map_err(|source| Error::Bind { addr, source })?;
+        .map_err(|source| StartError::Bind { addr, source })?;
     let app = router(metrics, readiness);
     Ok((bound, async move { axum::serve(listener, app).await }))
 }
