@@ -3,7 +3,7 @@
 //! bookkeeping fed by the Job watch (an owner index, when each Job was first seen finished,
 //! failed Jobs' exit codes).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -36,13 +36,34 @@ struct Bookkeeping {
     /// The names of the cached Jobs each Workflow (by uid) controls, so a reconcile reads its
     /// own Jobs without scanning the whole cache.
     owned: HashMap<String, BTreeSet<String>>,
-    /// Jobs created by this process and not yet seen by the watch, by Workflow uid.
+    /// Jobs created by this process and not yet seen by the watch, by Workflow uid. An entry
+    /// goes when the watch shows the Job, after EXPECTATION_TTL, or with its Workflow.
     expected: HashMap<String, Vec<Expected>>,
+    /// When expired expectations were last swept out of every Workflow's list.
+    swept: Option<Instant>,
     /// When the watch first showed each finished Job (by Job uid): the start of the step
     /// scheduling latency, more precise than the second-granular condition timestamps.
     finished_seen: HashMap<String, Instant>,
     /// Exit codes of failed Jobs already looked up (by Job uid), so pods are listed once.
     exit_codes: HashMap<String, Option<i32>>,
+}
+
+impl Bookkeeping {
+    /// Drops the expectations older than EXPECTATION_TTL of every Workflow, at most once per
+    /// EXPECTATION_TTL: those of a Workflow never reconciled again would stay otherwise.
+    fn sweep_expired(&mut self, now: Instant) {
+        if self
+            .swept
+            .is_some_and(|swept| now.saturating_duration_since(swept) < EXPECTATION_TTL)
+        {
+            return;
+        }
+        self.swept = Some(now);
+        self.expected.retain(|_, expected| {
+            expected.retain(|e| now.saturating_duration_since(e.since) < EXPECTATION_TTL);
+            !expected.is_empty()
+        });
+    }
 }
 
 struct Expected {
@@ -58,19 +79,38 @@ impl JobCache {
             store,
             inner: Arc::default(),
         };
-        cache.reindex();
+        cache.relisted();
         cache
     }
 
-    /// Rebuilds the owner index from the store: after a (re)list, when Jobs deleted meanwhile
-    /// left the store without a Delete event.
-    fn reindex(&self) {
+    /// Follows the store after a (re)list, when Jobs deleted meanwhile left it without a
+    /// Delete event: rebuilds the owner index, and forgets the finish times and exit codes of
+    /// Jobs no longer listed.
+    fn relisted(&self) {
         let jobs = self.store.state();
+        let listed: HashSet<&str> = jobs
+            .iter()
+            .filter_map(|job| job.metadata.uid.as_deref())
+            .collect();
         let mut book = self.book();
         book.owned.clear();
         for job in &jobs {
             index(&mut book, job);
         }
+        book.finished_seen
+            .retain(|uid, _| listed.contains(uid.as_str()));
+        book.exit_codes
+            .retain(|uid, _| listed.contains(uid.as_str()));
+    }
+
+    /// Forgets the Jobs expected for the Workflow with uid `owner`, which was deleted.
+    pub fn forget_owner(&self, owner: &str) {
+        self.book().expected.remove(owner);
+    }
+
+    /// Forgets the Jobs expected for every Workflow whose uid is not in `live`.
+    pub fn retain_owners(&self, live: &HashSet<String>) {
+        self.book().expected.retain(|owner, _| live.contains(owner));
     }
 
     /// The reflector store.
@@ -91,6 +131,7 @@ impl JobCache {
     /// A Job's other updates (pod created, ready counts, a finished Job's later status) are
     /// left out: they were half of all reconciles at scale and never change what decide() does.
     pub fn on_event(&self, event: &watcher::Event<Job>) -> bool {
+        self.book().sweep_expired(Instant::now());
         match event {
             watcher::Event::Apply(job) => self.on_seen(job),
             watcher::Event::InitApply(job) => {
@@ -109,7 +150,7 @@ impl JobCache {
             }
             // The store has just swapped in the new list.
             watcher::Event::InitDone => {
-                self.reindex();
+                self.relisted();
                 false
             }
             watcher::Event::Init => false,
@@ -641,5 +682,66 @@ mod tests {
         }
         assert!(cache.jobs_of("ns", "wf-1").is_empty());
         assert!(cache.book().owned.is_empty());
+    }
+
+    #[test]
+    fn expectations_of_a_workflow_never_reconciled_again_expire() {
+        let cache = cache_with(&[]);
+        let a = ObservedJob::from_job(&job("a", "wf-1", false)).unwrap();
+        cache.expect("wf-1", a);
+        let mut book = cache.book();
+        book.sweep_expired(Instant::now());
+        assert_eq!(book.expected.len(), 1, "still young");
+        book.sweep_expired(Instant::now() + EXPECTATION_TTL + Duration::from_secs(1));
+        assert!(book.expected.is_empty());
+    }
+
+    #[test]
+    fn a_deleted_workflows_expectations_are_forgotten() {
+        let cache = cache_with(&[]);
+        for owner in ["wf-1", "wf-2", "wf-3"] {
+            cache.expect(
+                owner,
+                ObservedJob::from_job(&job("a", owner, false)).unwrap(),
+            );
+        }
+        cache.forget_owner("wf-1");
+        cache.retain_owners(&HashSet::from(["wf-3".to_owned()]));
+        let owners: Vec<String> = cache.book().expected.keys().cloned().collect();
+        assert_eq!(owners, ["wf-3"]);
+    }
+
+    #[test]
+    fn a_relist_forgets_what_was_kept_of_jobs_deleted_meanwhile() {
+        let (store, mut writer) = reflector::store();
+        let cache = JobCache::new(store);
+        let done = job("a", "wf-1", true);
+        for event in [
+            watcher::Event::Init,
+            watcher::Event::InitApply(done.clone()),
+            watcher::Event::InitApply(job("b", "wf-1", true)),
+            watcher::Event::InitDone,
+        ] {
+            writer.apply_watcher_event(&event);
+            cache.on_event(&event);
+        }
+        cache.book().exit_codes.insert("uid-a".into(), Some(3));
+        assert!(cache.book().finished_seen.contains_key("uid-a"));
+        // The watch was down while a was deleted: the re-list no longer holds it.
+        for event in [
+            watcher::Event::Init,
+            watcher::Event::InitApply(job("b", "wf-1", true)),
+            watcher::Event::InitDone,
+        ] {
+            writer.apply_watcher_event(&event);
+            cache.on_event(&event);
+        }
+        let book = cache.book();
+        assert!(!book.finished_seen.contains_key("uid-a"));
+        assert!(!book.exit_codes.contains_key("uid-a"));
+        assert!(
+            book.finished_seen.contains_key("uid-b"),
+            "b is still listed"
+        );
     }
 }

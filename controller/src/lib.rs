@@ -6,6 +6,7 @@
 
 pub mod core;
 
+pub mod backoff;
 pub mod config;
 pub mod context;
 pub mod error;

@@ -63,7 +63,7 @@ async fn reconcile_workflow(wf: Arc<Workflow>, ctx: &Context) -> Result<Action, 
     let decision = core::decide(&wf, &observed, jiff::Timestamp::now());
     apply(&wf, &namespace, &uid, &observed, decision.effects, ctx).await?;
 
-    ctx.succeeded(&uid);
+    ctx.backoff.forget(&uid);
     Ok(match decision.requeue_after {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
@@ -78,7 +78,7 @@ pub fn error_policy(wf: Arc<Workflow>, err: &ReconcileError, ctx: Arc<Context>) 
         tracing::debug!(workflow = %wf.name_any(), "status write conflicted with a newer version; retrying");
         return Action::requeue(Duration::from_millis(100));
     }
-    let delay = ctx.backoff(&wf.uid().unwrap_or_default());
+    let delay = ctx.backoff.failed(&wf.uid().unwrap_or_default());
     tracing::warn!(workflow = %wf.name_any(), namespace = ?wf.namespace(), error = %err, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

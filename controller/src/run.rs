@@ -162,11 +162,12 @@ async fn lead(
         .default_backoff()
         .modify(job_cache::strip_workflow)
         .reflect(wf_writer)
-        .applied_objects()
         .inspect_ok({
-            let status_writes = ctx.status_writes.clone();
-            move |wf| status_writes.seen(wf)
-        });
+            let ctx = ctx.clone();
+            let store = wf_store.clone();
+            move |event| follow_workflow(&ctx, &store, event)
+        })
+        .applied_objects();
     let controller = Controller::for_stream(workflows, wf_store)
         .owns_shared_stream(owned_jobs)
         .with_config(controller::Config::default().concurrency(config.concurrency));
@@ -203,6 +204,33 @@ async fn lead(
         tracing::warn!("standing by: the leadership was lost");
     }
     ended_for_shutdown
+}
+
+/// Keeps what the reconciler remembers per Workflow in step with the Workflow watch: a status
+/// write seen back is dropped, and so is everything kept for a Workflow that is gone.
+fn follow_workflow(
+    ctx: &Context,
+    store: &reflector::Store<Workflow>,
+    event: &watcher::Event<Workflow>,
+) {
+    match event {
+        watcher::Event::Apply(wf) | watcher::Event::InitApply(wf) => ctx.status_writes.seen(wf),
+        watcher::Event::Delete(wf) => {
+            if let Some(uid) = wf.metadata.uid.as_deref() {
+                ctx.forget_workflow(uid);
+            }
+        }
+        // The store has just swapped in the new list: what it lacks was deleted meanwhile.
+        watcher::Event::InitDone => {
+            let live = store
+                .state()
+                .iter()
+                .filter_map(|wf| wf.metadata.uid.clone())
+                .collect();
+            ctx.retain_workflows(&live);
+        }
+        watcher::Event::Init => {}
+    }
 }
 
 fn set_triggers(slot: &TriggerSlot, sender: Option<mpsc::UnboundedSender<Arc<Job>>>) {

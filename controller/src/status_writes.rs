@@ -8,7 +8,7 @@
 //! version plus the written status; so while the cache still shows a version this process has
 //! superseded, the reconcile uses the written one instead (client-go calls this a mutation cache).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kube::ResourceExt;
@@ -85,6 +85,16 @@ impl StatusWrites {
         if caught_up {
             writes.remove(uid);
         }
+    }
+
+    /// Forgets the write of a deleted Workflow.
+    pub fn forget(&self, uid: &str) {
+        self.lock().remove(uid);
+    }
+
+    /// Forgets the writes of every Workflow whose uid is not in `live`.
+    pub fn retain(&self, live: &HashSet<String>) {
+        self.lock().retain(|uid, _| live.contains(uid));
     }
 
     /// How many Workflows have a write the cache has not shown yet.
@@ -165,6 +175,17 @@ mod tests {
         assert_eq!(writes.pending(), 1, "still behind");
         writes.seen(&workflow("11", WorkflowPhase::Started));
         assert_eq!(writes.pending(), 0);
+    }
+
+    #[test]
+    fn a_deleted_workflows_write_is_forgotten() {
+        let writes = StatusWrites::default();
+        writes.wrote("uid-1", "10", "11".into(), status(WorkflowPhase::Started));
+        writes.wrote("uid-2", "10", "11".into(), status(WorkflowPhase::Started));
+        writes.forget("uid-1");
+        assert_eq!(writes.pending(), 1);
+        writes.retain(&HashSet::new());
+        assert_eq!(writes.pending(), 0, "not in a re-list: deleted meanwhile");
     }
 
     #[test]
