@@ -6,82 +6,42 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kubectl_workflow::render::{GraphFormat, Style, graph};
-use kwf_api::{Step, StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowSpec, WorkflowStatus};
+use kwf_api::fixtures::{StepStatusFixture, WorkflowFixture, at, layered, step_status};
+use kwf_api::{StepPhase, Workflow, WorkflowPhase};
 
 const LAYERS: usize = 50;
 const WIDTH: usize = 40;
-const CREATED: i64 = 1_772_359_200;
+/// The layer that runs; the layers before it succeeded, the ones after it wait.
+const RUNNING: usize = 25;
 
-fn name(layer: usize, i: usize) -> String {
-    format!("l{layer:02}-s{i:02}")
-}
-
-fn time(seconds: i64) -> Time {
-    Time(Timestamp::from_second(CREATED + seconds).expect("time in range"))
-}
-
-/// Layers before 25 succeeded, layer 25 running, the rest pending.
+/// Layers before 25 succeeded (each 8 s, ten seconds apart), layer 25 running, the rest pending.
 fn mid_run_workflow() -> Workflow {
-    let mut containers = Vec::with_capacity(LAYERS * WIDTH);
-    let mut steps = Vec::new();
-    for layer in 0..LAYERS {
-        for i in 0..WIDTH {
-            let depends_on = if layer == 0 {
-                vec![]
-            } else {
-                vec![name(layer - 1, i), name(layer - 1, (i + 1) % WIDTH)]
-            };
-            containers.push(Step {
-                step_name: name(layer, i),
-                image: Some("busybox:1.37".into()),
-                depends_on,
-                ..Step::default()
-            });
+    let wf = layered("big", LAYERS, WIDTH, &[0, 1]);
+    let steps = wf
+        .spec
+        .containers
+        .iter()
+        .enumerate()
+        .take_while(|(i, _)| i / WIDTH <= RUNNING)
+        .map(|(i, step)| {
+            let layer = i / WIDTH;
             let started = 10 * layer as i64;
-            let phase = match layer {
-                l if l < 25 => StepPhase::Succeeded,
-                25 => StepPhase::Running,
-                _ => continue,
-            };
-            steps.push(StepStatus {
-                name: name(layer, i),
-                phase,
-                job_name: Some(kwf_api::job_name("big", &name(layer, i), 1, 0)),
-                started_at: Some(time(started)),
-                finished_at: (phase == StepPhase::Succeeded).then(|| time(started + 8)),
-                exit_code: (phase == StepPhase::Succeeded).then_some(0),
-                message: None,
-            });
-        }
-    }
-    let mut wf = Workflow::new(
-        "big",
-        WorkflowSpec {
-            max_step_timeout: 60,
-            containers,
-        },
-    );
-    wf.metadata = ObjectMeta {
-        name: Some("big".into()),
-        namespace: Some("default".into()),
-        creation_timestamp: Some(time(0)),
-        ..ObjectMeta::default()
-    };
-    wf.status = Some(WorkflowStatus {
-        phase: Some(WorkflowPhase::Started),
-        started_at: Some(time(0)),
-        steps,
-        ..WorkflowStatus::default()
-    });
-    wf
+            if layer < RUNNING {
+                step_status(&wf, &step.step_name, StepPhase::Succeeded)
+                    .with_started(started)
+                    .with_finished(started + 8)
+            } else {
+                step_status(&wf, &step.step_name, StepPhase::Running).with_started(started)
+            }
+        })
+        .collect();
+    wf.with_status(WorkflowPhase::Started, None, steps)
 }
 
 fn bench_graph_tree(c: &mut Criterion) {
     let wf = mid_run_workflow();
-    let now = Timestamp::from_second(CREATED + 300).expect("time in range");
+    let now = at(300);
     let style = Style {
         color: true,
         ascii: false,

@@ -178,20 +178,15 @@ fn in_place_frame(text: &str, first: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kwf_api::{WorkflowSpec, WorkflowStatus};
+    use kwf_api::WorkflowStatus;
+    use kwf_api::fixtures::workflow;
 
     fn wf(
         phase: Option<WorkflowPhase>,
         message: Option<&str>,
         observed_restart: Option<&str>,
     ) -> Workflow {
-        let mut wf = Workflow::new(
-            "wf",
-            WorkflowSpec {
-                max_step_timeout: 60,
-                containers: vec![],
-            },
-        );
+        let mut wf = workflow("wf", &[]);
         wf.status = Some(WorkflowStatus {
             phase,
             message: message.map(str::to_string),

@@ -149,16 +149,10 @@ async fn watch_all(session: &Session, created: &[(String, String)]) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kwf_api::WorkflowSpec;
+    use kwf_api::fixtures::workflow;
 
     fn wf(namespace: Option<&str>) -> Workflow {
-        let mut wf = Workflow::new(
-            "wf",
-            WorkflowSpec {
-                max_step_timeout: 60,
-                containers: vec![],
-            },
-        );
+        let mut wf = workflow("wf", &[]);
         wf.metadata.namespace = namespace.map(str::to_string);
         wf
     }

@@ -324,16 +324,11 @@ mod tests {
         PodSpec, PodStatus,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-    use kwf_api::{StepStatus, WorkflowSpec, WorkflowStatus};
+    use kwf_api::fixtures::workflow;
+    use kwf_api::{StepStatus, WorkflowStatus};
 
     fn wf(phase: Option<WorkflowPhase>, steps: &[(&str, StepPhase, Option<&str>)]) -> Workflow {
-        let mut wf = Workflow::new(
-            "wf",
-            WorkflowSpec {
-                max_step_timeout: 60,
-                containers: vec![],
-            },
-        );
+        let mut wf = workflow("wf", &[]);
         wf.status = Some(WorkflowStatus {
             phase,
             steps: steps

@@ -1,152 +1,26 @@
-//! Workflows in every phase, at fixed times, for the snapshot tests. The clock is frozen at
-//! [`now`], ten minutes after every workflow was created.
-
-use std::collections::BTreeMap;
+//! The scenes of the snapshot tests: a pipeline in every phase, a diamond, a fan-out and an
+//! invalid spec, built with `kwf_api::fixtures`, and the Events only the plugin shows. The
+//! clock is frozen at [`now`], ten minutes after every workflow was created.
 
 use jiff::Timestamp;
 use k8s_openapi::api::events::v1::{Event, EventSeries};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, ObjectMeta, Time};
-use kwf_api::{
-    Step, StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowSpec, WorkflowStatus, job_name,
-};
-
-/// 2026-03-01T10:00:00Z: every fixture workflow is created then.
-const CREATED: i64 = 1_772_359_200;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kwf_api::fixtures::{StepStatusFixture, WorkflowFixture, at, condition, step_status, workflow};
+use kwf_api::{StepPhase, StepStatus, Workflow, WorkflowPhase};
 
 /// The frozen clock: ten minutes after creation.
 pub(crate) fn now() -> Timestamp {
-    instant(600)
+    at(600)
 }
 
-fn instant(seconds_after_creation: i64) -> Timestamp {
-    Timestamp::from_second(CREATED + seconds_after_creation).expect("fixture time in range")
-}
-
-/// A time `seconds` after the fixtures' creation.
-pub(crate) fn at(seconds: i64) -> Time {
-    Time(instant(seconds))
-}
-
-/// A workflow (generation 1, in `default`) with `steps`, each `(name, depends on)`; no status.
-pub(crate) fn workflow(name: &str, steps: &[(&str, &[&str])]) -> Workflow {
-    let containers = steps
-        .iter()
-        .map(|(step, deps)| Step {
-            step_name: (*step).into(),
-            image: Some("busybox:1.37".into()),
-            command: Some(vec!["sh".into(), "-c".into(), format!("echo {step}")]),
-            depends_on: deps.iter().map(|d| (*d).into()).collect(),
-            ..Step::default()
-        })
-        .collect();
-    let mut wf = Workflow::new(
-        name,
-        WorkflowSpec {
-            max_step_timeout: 60,
-            containers,
-        },
-    );
-    wf.metadata = ObjectMeta {
-        name: Some(name.into()),
-        namespace: Some("default".into()),
-        generation: Some(1),
-        creation_timestamp: Some(at(0)),
-        labels: Some(BTreeMap::from([("team".into(), "platform".into())])),
-        ..ObjectMeta::default()
-    };
-    wf
-}
-
-/// The status entry of a step that left Pending: started and finished are seconds after
-/// creation; the Job is named as the controller names it.
-pub(crate) fn step(
-    wf: &Workflow,
-    name: &str,
-    phase: StepPhase,
-    started: Option<i64>,
-    finished: Option<i64>,
-) -> StepStatus {
-    let ran = phase != StepPhase::Skipped;
-    StepStatus {
-        name: name.into(),
-        phase,
-        job_name: ran
-            .then(|| job_name(wf.metadata.name.as_deref().unwrap_or_default(), name, 1, 0)),
-        started_at: started.map(at),
-        finished_at: finished.map(at),
-        exit_code: (phase == StepPhase::Succeeded).then_some(0),
-        message: None,
-    }
-}
-
-fn condition(type_: &str, status: &str, reason: &str, at_seconds: i64, message: &str) -> Condition {
-    Condition {
-        type_: type_.into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: message.into(),
-        last_transition_time: at(at_seconds),
-        observed_generation: Some(1),
-    }
-}
-
-/// Sets the status: phase, its times, and the steps that left Pending.
-fn with_status(
-    mut wf: Workflow,
-    phase: WorkflowPhase,
-    started: Option<i64>,
-    finished: Option<i64>,
-    message: Option<&str>,
-    steps: Vec<StepStatus>,
-) -> Workflow {
-    let succeeded = steps
-        .iter()
-        .filter(|s| s.phase == StepPhase::Succeeded)
-        .count();
-    let conditions = match phase {
-        WorkflowPhase::Completed => vec![condition(
-            "Ready",
-            "True",
-            "Completed",
-            finished.unwrap_or(0),
-            "every step succeeded",
-        )],
-        WorkflowPhase::Failed => vec![
-            condition(
-                "Ready",
-                "False",
-                "Failed",
-                finished.unwrap_or(0),
-                message.unwrap_or(""),
-            ),
-            condition(
-                "Failed",
-                "True",
-                "StepFailed",
-                finished.unwrap_or(0),
-                message.unwrap_or(""),
-            ),
-        ],
-        _ => vec![],
-    };
-    wf.status = Some(WorkflowStatus {
-        phase: Some(phase),
-        last_transition_time: Some(at(finished.or(started).unwrap_or(0))),
-        message: message.map(Into::into),
-        observed_generation: Some(1),
-        started_at: started.map(at),
-        finished_at: finished.map(at),
-        progress: Some(format!("{succeeded}/{}", wf.spec.containers.len())),
-        conditions,
-        steps,
-        ..WorkflowStatus::default()
-    });
-    wf
+/// A workflow of the scenes: `steps` as `(name, depends on)`, labelled `team=platform`.
+fn labelled(name: &str, steps: &[(&str, &[&str])]) -> Workflow {
+    workflow(name, steps).with_label("team", "platform")
 }
 
 /// A CI pipeline of seven steps with fan-out, fan-in and a step after three others.
 fn pipeline() -> Workflow {
-    workflow(
+    labelled(
         "release",
         &[
             ("checkout", &[]),
@@ -165,69 +39,91 @@ pub(crate) fn new() -> Workflow {
     pipeline()
 }
 
+/// A step that left Pending: its name, phase, and when it started and finished (seconds
+/// after creation).
+type Ran<'a> = (&'a str, StepPhase, i64, Option<i64>);
+
+/// The statuses of the steps that left Pending, in this order.
+fn ran(wf: &Workflow, steps: &[Ran<'_>]) -> Vec<StepStatus> {
+    steps
+        .iter()
+        .map(|&(name, phase, started, finished)| {
+            let status = step_status(wf, name, phase).with_started(started);
+            match finished {
+                Some(finished) => status.with_finished(finished),
+                None => status,
+            }
+        })
+        .collect()
+}
+
+/// The pipeline's first two steps, which every later phase has behind it.
+const CHECKOUT_AND_LINT: [Ran<'static>; 2] = [
+    ("checkout", StepPhase::Succeeded, 2, Some(6)),
+    ("lint", StepPhase::Succeeded, 7, Some(19)),
+];
+
 /// Running: some steps done, two running, the rest waiting.
 pub(crate) fn started() -> Workflow {
     use StepPhase::*;
     let wf = pipeline();
-    let steps = vec![
-        step(&wf, "checkout", Succeeded, Some(2), Some(6)),
-        step(&wf, "lint", Succeeded, Some(7), Some(19)),
-        step(&wf, "unit-tests", Running, Some(7), None),
-        step(&wf, "build", Succeeded, Some(7), Some(79)),
-        step(&wf, "package", Running, Some(80), None),
-    ];
-    with_status(wf, WorkflowPhase::Started, Some(2), None, None, steps)
+    let mut steps = ran(&wf, &CHECKOUT_AND_LINT);
+    steps.extend(ran(
+        &wf,
+        &[
+            ("unit-tests", Running, 7, None),
+            ("build", Succeeded, 7, Some(79)),
+            ("package", Running, 80, None),
+        ],
+    ));
+    wf.with_status(WorkflowPhase::Started, None, steps)
 }
 
 /// Every step succeeded.
 pub(crate) fn completed() -> Workflow {
     use StepPhase::*;
     let wf = pipeline();
-    let steps = vec![
-        step(&wf, "checkout", Succeeded, Some(2), Some(6)),
-        step(&wf, "lint", Succeeded, Some(7), Some(19)),
-        step(&wf, "unit-tests", Succeeded, Some(7), Some(130)),
-        step(&wf, "build", Succeeded, Some(7), Some(79)),
-        step(&wf, "package", Succeeded, Some(80), Some(95)),
-        step(&wf, "integration", Succeeded, Some(131), Some(320)),
-        step(&wf, "deploy", Succeeded, Some(321), Some(333)),
-    ];
-    with_status(
-        wf,
-        WorkflowPhase::Completed,
-        Some(2),
-        Some(333),
-        None,
-        steps,
-    )
+    let mut steps = ran(&wf, &CHECKOUT_AND_LINT);
+    steps.extend(ran(
+        &wf,
+        &[
+            ("unit-tests", Succeeded, 7, Some(130)),
+            ("build", Succeeded, 7, Some(79)),
+            ("package", Succeeded, 80, Some(95)),
+            ("integration", Succeeded, 131, Some(320)),
+            ("deploy", Succeeded, 321, Some(333)),
+        ],
+    ));
+    wf.with_status(WorkflowPhase::Completed, None, steps)
 }
 
 /// A step failed with an exit code: the steps after it are skipped, the other branch ran.
 pub(crate) fn failed() -> Workflow {
     use StepPhase::*;
     let wf = pipeline();
-    let mut unit_tests = step(&wf, "unit-tests", Failed, Some(7), Some(130));
-    unit_tests.exit_code = Some(2);
-    unit_tests.message = Some("container exited with code 2: 3 of 120 tests failed".into());
-    let skipped = |name: &str| {
-        let mut s = step(&wf, name, Skipped, None, None);
-        s.message = Some("a step it depends on failed: unit-tests".into());
-        s
-    };
-    let steps = vec![
-        step(&wf, "checkout", Succeeded, Some(2), Some(6)),
-        step(&wf, "lint", Succeeded, Some(7), Some(19)),
-        step(&wf, "build", Succeeded, Some(7), Some(79)),
-        step(&wf, "package", Succeeded, Some(80), Some(95)),
-        unit_tests,
-        skipped("integration"),
-        skipped("deploy"),
-    ];
-    with_status(
-        wf,
+    let mut steps = ran(&wf, &CHECKOUT_AND_LINT);
+    steps.extend(ran(
+        &wf,
+        &[
+            ("build", Succeeded, 7, Some(79)),
+            ("package", Succeeded, 80, Some(95)),
+        ],
+    ));
+    steps.push(
+        step_status(&wf, "unit-tests", Failed)
+            .with_started(7)
+            .with_finished(130)
+            .with_exit_code(2)
+            .with_message("container exited with code 2: 3 of 120 tests failed"),
+    );
+    for skipped in ["integration", "deploy"] {
+        steps.push(
+            step_status(&wf, skipped, Skipped)
+                .with_message("a step it depends on failed: unit-tests"),
+        );
+    }
+    wf.with_status(
         WorkflowPhase::Failed,
-        Some(2),
-        Some(130),
         Some("step unit-tests failed: container exited with code 2: 3 of 120 tests failed"),
         steps,
     )
@@ -236,16 +132,19 @@ pub(crate) fn failed() -> Workflow {
 /// a -> {b, c} -> d, with b done, c running.
 pub(crate) fn diamond() -> Workflow {
     use StepPhase::*;
-    let wf = workflow(
+    let wf = labelled(
         "diamond",
         &[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"])],
     );
-    let steps = vec![
-        step(&wf, "a", Succeeded, Some(1), Some(5)),
-        step(&wf, "b", Succeeded, Some(6), Some(9)),
-        step(&wf, "c", Running, Some(6), None),
-    ];
-    with_status(wf, WorkflowPhase::Started, Some(1), None, None, steps)
+    let steps = ran(
+        &wf,
+        &[
+            ("a", Succeeded, 1, Some(5)),
+            ("b", Succeeded, 6, Some(9)),
+            ("c", Running, 6, None),
+        ],
+    );
+    wf.with_status(WorkflowPhase::Started, None, steps)
 }
 
 /// One step fanning out to twelve shards that a last step joins again.
@@ -256,27 +155,28 @@ pub(crate) fn fan_out() -> Workflow {
     let mut steps: Vec<(&str, &[&str])> = vec![("split", &[])];
     steps.extend(shard_refs.iter().map(|s| (*s, &["split"][..])));
     steps.push(("merge", &shard_refs));
-    let wf = workflow("fan-out", &steps);
-    let mut status = vec![step(&wf, "split", Succeeded, Some(1), Some(3))];
+    let wf = labelled("fan-out", &steps);
+    let mut ran_steps: Vec<Ran<'_>> = vec![("split", Succeeded, 1, Some(3))];
     for (i, shard) in shard_refs.iter().enumerate() {
         let i = i as i64;
-        status.push(match i % 3 {
-            0 => step(&wf, shard, Succeeded, Some(4), Some(30 + 7 * i)),
-            1 => step(&wf, shard, Running, Some(4), None),
-            _ => step(&wf, shard, Succeeded, Some(4), Some(200 + 30 * i)),
+        ran_steps.push(match i % 3 {
+            0 => (shard, Succeeded, 4, Some(30 + 7 * i)),
+            1 => (shard, Running, 4, None),
+            _ => (shard, Succeeded, 4, Some(200 + 30 * i)),
         });
     }
-    with_status(wf, WorkflowPhase::Started, Some(1), None, None, status)
+    let status = ran(&wf, &ran_steps);
+    wf.with_status(WorkflowPhase::Started, None, status)
 }
 
 /// A cycle: the controller refused to start it and said why.
 pub(crate) fn invalid() -> Workflow {
-    let wf = workflow("loop", &[("a", &["c"]), ("b", &["a"]), ("c", &["b"])]);
+    let wf = labelled("loop", &[("a", &["c"]), ("b", &["a"]), ("c", &["b"])]);
     let message = "invalid spec: steps depend on each other in a circle: a -> b -> c -> a; \
                    remove one of these dependencies";
-    let mut wf = with_status(wf, WorkflowPhase::Failed, None, None, Some(message), vec![]);
+    let mut wf = wf.with_status(WorkflowPhase::Failed, Some(message), vec![]);
     if let Some(status) = wf.status.as_mut() {
-        status.conditions = vec![condition("Ready", "False", "InvalidSpec", 1, message)];
+        status.conditions = vec![condition("Ready", "False", "InvalidSpec", message, 1)];
     }
     wf
 }
@@ -289,7 +189,7 @@ pub(crate) fn events(entries: &[(&str, &str, i64, &str)]) -> Vec<Event> {
             type_: Some((*type_).into()),
             reason: Some((*reason).into()),
             note: Some((*note).into()),
-            event_time: Some(MicroTime(instant(*seconds))),
+            event_time: Some(MicroTime(at(*seconds))),
             metadata: ObjectMeta::default(),
             ..Event::default()
         })
@@ -308,30 +208,7 @@ pub(crate) fn repeated_event(
     let mut event = events(&[(type_, reason, first, note)]).remove(0);
     event.series = Some(EventSeries {
         count,
-        last_observed_time: MicroTime(instant(last)),
+        last_observed_time: MicroTime(at(last)),
     });
     event
-}
-
-/// `layers` layers of `width` steps, each step after two steps of the layer before (a chain
-/// when `width` is 1); every step Pending.
-pub(crate) fn layered(layers: usize, width: usize) -> Workflow {
-    let names: Vec<Vec<String>> = (0..layers)
-        .map(|l| (0..width).map(|i| format!("l{l:02}-s{i:02}")).collect())
-        .collect();
-    let mut steps: Vec<(&str, Vec<&str>)> = Vec::new();
-    for (l, layer) in names.iter().enumerate() {
-        for (i, name) in layer.iter().enumerate() {
-            let mut deps = Vec::new();
-            if l > 0 {
-                deps.push(names[l - 1][i].as_str());
-                if width > 1 {
-                    deps.push(names[l - 1][(i + 1) % width].as_str());
-                }
-            }
-            steps.push((name, deps));
-        }
-    }
-    let steps: Vec<(&str, &[&str])> = steps.iter().map(|(n, d)| (*n, d.as_slice())).collect();
-    workflow("big", &steps)
 }

@@ -295,7 +295,7 @@ fn list_names_and_exports() {
 
 #[test]
 fn problems_name_source_and_step() {
-    let mut wf = fixtures::workflow(
+    let mut wf = kwf_api::fixtures::workflow(
         "broken",
         &[
             ("a", &["c"]),
@@ -430,7 +430,7 @@ fn a_step_sits_under_its_first_dependency() {
 
 #[test]
 fn two_thousand_steps_each_drawn_once() {
-    let wf = fixtures::layered(50, 40);
+    let wf = kwf_api::fixtures::layered("big", 50, 40, &[0, 1]);
     let lines = tree_lines(&tree(&wf, PLAIN));
     assert_eq!(lines.len(), 2000);
     let distinct: std::collections::HashSet<&str> = lines.iter().map(|(n, _)| n.as_str()).collect();
@@ -449,7 +449,7 @@ fn a_long_chain_fits_a_small_thread_stack() {
     // per level, so a 2,000-step chain must fit.
     let out = std::thread::Builder::new()
         .stack_size(2 << 20)
-        .spawn(|| tree(&fixtures::layered(2000, 1), PLAIN))
+        .spawn(|| tree(&kwf_api::fixtures::layered("big", 2000, 1, &[0, 1]), PLAIN))
         .unwrap()
         .join()
         .expect("no stack overflow");
