@@ -1,15 +1,15 @@
-//! `workflow-controller`: parses flags, sets up logging and runs the controller library.
+//! `workflow-controller`: parses flags, sets up logging and serves with the controller library.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use workflow_controller::{Config, run, telemetry};
+use workflow_controller::{Config, serve, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
     telemetry::init(config.log_format);
-    match run(config).await.map_err(anyhow::Error::from) {
+    match serve(config).await.map_err(anyhow::Error::from) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // One line: every library error already names its cause.

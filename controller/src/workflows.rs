@@ -1,0 +1,171 @@
+//! The Workflow reconciler: for each leadership term, its own watch of Workflows, the Job
+//! triggers from the shared Job watch, and kube's Controller running [`reconcile`].
+
+use std::sync::Arc;
+
+use futures::future::{self, BoxFuture};
+use futures::{StreamExt, TryStreamExt};
+use kube::Client;
+use kube::api::Api;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector;
+use kube::runtime::{WatchStreamExt, watcher};
+use kwf_api::Workflow;
+use tokio::sync::{mpsc, watch};
+
+use crate::context::Context;
+use crate::error::ReconcileError;
+use crate::job_cache;
+use crate::job_watch::TriggerSlot;
+use crate::reconcile::{error_policy, reconcile};
+use crate::term::Reconciler;
+
+/// What the Workflow reconciler needs across terms.
+pub struct WorkflowReconciler {
+    pub client: Client,
+    /// Only Workflows in this namespace (None: all).
+    pub namespace: Option<String>,
+    /// Only Workflows matching this label selector.
+    pub selector: Option<String>,
+    /// Workflows reconciled at the same time.
+    pub concurrency: u16,
+    pub ctx: Arc<Context>,
+    pub triggers: TriggerSlot,
+}
+
+impl WorkflowReconciler {
+    /// The Workflows API this reconciler watches.
+    pub fn api(&self) -> Api<Workflow> {
+        workflows_api(&self.client, self.namespace.as_deref())
+    }
+}
+
+/// The Workflows API of one namespace, or of all.
+pub fn workflows_api(client: &Client, namespace: Option<&str>) -> Api<Workflow> {
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+impl Reconciler for WorkflowReconciler {
+    fn name(&self) -> &'static str {
+        "workflows"
+    }
+
+    fn lead(&self, stop: watch::Receiver<bool>) -> BoxFuture<'static, ()> {
+        let api = self.api();
+        let selector = self.selector.clone();
+        let concurrency = self.concurrency;
+        let ctx = self.ctx.clone();
+        let triggers = self.triggers.clone();
+        Box::pin(async move {
+            let mut waiting = stop.clone();
+            // Decisions need every Job: wait for the Job cache's first list.
+            tokio::select! {
+                biased;
+                _ = waiting.wait_for(|stopped| *stopped) => return,
+                _ = ctx.jobs.store().wait_until_ready() => {}
+            }
+            let (trigger_tx, mut trigger_rx) = mpsc::unbounded_channel();
+            triggers.set(Some(trigger_tx));
+            // Empties the slot however the term ends (also when dropped at a lost leadership).
+            let _slot = ClearOnDrop(triggers);
+            let owned_jobs = futures::stream::poll_fn(move |cx| trigger_rx.poll_recv(cx));
+
+            let mut wf_watch = watcher::Config::default();
+            if let Some(selector) = &selector {
+                wf_watch = wf_watch.labels(selector);
+            }
+            // The Workflow cache is ours (not Controller::new's) so that what is never read is
+            // dropped before it is stored: managed fields and kubectl's last-applied spec.
+            let (wf_store, wf_writer) = reflector::store();
+            let workflows = watcher(api, wf_watch)
+                .default_backoff()
+                .modify(job_cache::strip_workflow)
+                .reflect(wf_writer)
+                .inspect_ok({
+                    let ctx = ctx.clone();
+                    let store = wf_store.clone();
+                    move |event| follow_workflow(&ctx, &store, event)
+                })
+                .applied_objects();
+            let controller = Controller::for_stream(workflows, wf_store)
+                .owns_shared_stream(owned_jobs)
+                .with_config(controller::Config::default().concurrency(concurrency));
+            // Every Workflow whose Job changed while we stood by is reconciled by the
+            // Controller's initial list, which reconciles every Workflow once.
+            ctx.metrics.set_workflow_store(Some(controller.store()));
+            let _gauge = ForgetStoreOnDrop(ctx.clone());
+            let mut graceful = stop;
+            tracing::info!("reconciling Workflows");
+            controller
+                .graceful_shutdown_on(async move {
+                    let _ = graceful.wait_for(|stopped| *stopped).await;
+                })
+                .run(reconcile, error_policy, ctx)
+                .for_each(|result| {
+                    if let Err(err) = result {
+                        log_controller_error(&err);
+                    }
+                    future::ready(())
+                })
+                .await;
+        })
+    }
+}
+
+struct ClearOnDrop(TriggerSlot);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.set(None);
+    }
+}
+
+/// The by-phase gauge counts nothing while this replica stands by.
+struct ForgetStoreOnDrop(Arc<Context>);
+
+impl Drop for ForgetStoreOnDrop {
+    fn drop(&mut self) {
+        self.0.metrics.set_workflow_store(None);
+    }
+}
+
+/// Keeps what the reconciler remembers per Workflow in step with the Workflow watch: a status
+/// write seen back is dropped, and so is everything kept for a Workflow that is gone.
+fn follow_workflow(
+    ctx: &Context,
+    store: &reflector::Store<Workflow>,
+    event: &watcher::Event<Workflow>,
+) {
+    match event {
+        watcher::Event::Apply(wf) | watcher::Event::InitApply(wf) => ctx.status_writes.seen(wf),
+        watcher::Event::Delete(wf) => {
+            if let Some(uid) = wf.metadata.uid.as_deref() {
+                ctx.forget_workflow(uid);
+            }
+        }
+        // The store has just swapped in the new list: what it lacks was deleted meanwhile.
+        watcher::Event::InitDone => {
+            let live = store
+                .state()
+                .iter()
+                .filter_map(|wf| wf.metadata.uid.clone())
+                .collect();
+            ctx.retain_workflows(&live);
+        }
+        watcher::Event::Init => {}
+    }
+}
+
+fn log_controller_error(err: &controller::Error<ReconcileError, watcher::Error>) {
+    match err {
+        // Already logged (with backoff) by error_policy.
+        controller::Error::ReconcilerFailed(..) => {}
+        controller::Error::ObjectNotFound(obj) => {
+            tracing::debug!(object = %obj, "Workflow gone before its reconcile")
+        }
+        other => tracing::warn!(error = %other, "controller"),
+    }
+}
