@@ -17,7 +17,7 @@ use kube::runtime::watcher;
 use kwf_api::Workflow;
 
 use crate::core::job::ANNOTATION_INHERITED_LABELS;
-use crate::core::{JobState, ObservedJob};
+use crate::core::{ContainerExit, JobState, ObservedJob};
 use crate::error::ReconcileError;
 
 /// How long a created Job stays expected when the watch never shows it (e.g. it was created and
@@ -44,8 +44,8 @@ struct Bookkeeping {
     /// When the watch first showed each finished Job (by Job uid): the start of the step
     /// scheduling latency, more precise than the second-granular condition timestamps.
     finished_seen: HashMap<String, Instant>,
-    /// Exit codes of failed Jobs already looked up (by Job uid), so pods are listed once.
-    exit_codes: HashMap<String, Option<i32>>,
+    /// How failed Jobs' containers exited, once looked up (by Job uid), so pods are listed once.
+    exits: HashMap<String, Option<ContainerExit>>,
 }
 
 impl Bookkeeping {
@@ -99,8 +99,7 @@ impl JobCache {
         }
         book.finished_seen
             .retain(|uid, _| listed.contains(uid.as_str()));
-        book.exit_codes
-            .retain(|uid, _| listed.contains(uid.as_str()));
+        book.exits.retain(|uid, _| listed.contains(uid.as_str()));
     }
 
     /// Forgets the Jobs expected for the Workflow with uid `owner`, which was deleted.
@@ -144,7 +143,7 @@ impl JobCache {
                 unindex(&mut book, job);
                 if let Some(uid) = job.metadata.uid.as_deref() {
                     book.finished_seen.remove(uid);
-                    book.exit_codes.remove(uid);
+                    book.exits.remove(uid);
                 }
                 true
             }
@@ -229,29 +228,30 @@ impl JobCache {
         Duration::try_from(elapsed).ok()
     }
 
-    /// Fills the exit code of each failed Job that has none yet, listing its pods once per Job.
-    pub async fn fill_exit_codes(
+    /// Fills how the container of each failed Job that `needs_exit` exited, listing its pods
+    /// once per Job.
+    pub async fn fill_exits(
         &self,
         client: &Client,
         namespace: &str,
         jobs: &mut [ObservedJob],
-        needs_code: impl Fn(&ObservedJob) -> bool,
+        needs_exit: impl Fn(&ObservedJob) -> bool,
     ) -> Result<(), ReconcileError> {
         for job in jobs.iter_mut() {
             if !matches!(job.state, JobState::Failed { .. })
-                || job.exit_code.is_some()
-                || !needs_code(job)
+                || job.exit.is_some()
+                || !needs_exit(job)
             {
                 continue;
             }
-            if let Some(known) = self.book().exit_codes.get(&job.uid) {
-                job.exit_code = *known;
+            if let Some(known) = self.book().exits.get(&job.uid) {
+                job.exit = known.clone();
                 continue;
             }
-            let code = exit_code(client, namespace, &job.name).await?;
-            job.exit_code = code;
+            let exit = container_exit(client, namespace, &job.name).await?;
+            job.exit = exit.clone();
             if !job.uid.is_empty() {
-                self.book().exit_codes.insert(job.uid.clone(), code);
+                self.book().exits.insert(job.uid.clone(), exit);
             }
         }
         Ok(())
@@ -321,13 +321,14 @@ pub fn controlled_by(job: &Job, owner: &str) -> bool {
     owners(job).any(|uid| uid == owner)
 }
 
-/// The exit code of a failed Job's container: the first non-zero one its pods show, else the
-/// first one; None when no pod shows one (e.g. the pod was never started).
-async fn exit_code(
+/// How a failed Job's container exited: the first terminated container with a non-zero exit
+/// code its pods show, else the first terminated one; None when no pod shows one (e.g. the pod
+/// was never started).
+async fn container_exit(
     client: &Client,
     namespace: &str,
     job: &str,
-) -> Result<Option<i32>, ReconcileError> {
+) -> Result<Option<ContainerExit>, ReconcileError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let params = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}"));
     let list = pods
@@ -337,28 +338,27 @@ async fn exit_code(
             name: job.to_owned(),
             source,
         })?;
-    Ok(pick_exit_code(&list.items))
+    Ok(pick_exit(&list.items))
 }
 
-fn pick_exit_code(pods: &[Pod]) -> Option<i32> {
-    let codes: Vec<i32> = pods
+fn pick_exit(pods: &[Pod]) -> Option<ContainerExit> {
+    let exits: Vec<ContainerExit> = pods
         .iter()
         .filter_map(|pod| pod.status.as_ref())
         .flat_map(|status| status.container_statuses.iter().flatten())
         .filter_map(|container| {
-            container
-                .state
-                .as_ref()?
-                .terminated
-                .as_ref()
-                .map(|t| t.exit_code)
+            let terminated = container.state.as_ref()?.terminated.as_ref()?;
+            Some(ContainerExit {
+                code: terminated.exit_code,
+                reason: terminated.reason.clone(),
+            })
         })
         .collect();
-    codes
+    exits
         .iter()
-        .copied()
-        .find(|code| *code != 0)
-        .or_else(|| codes.first().copied())
+        .find(|exit| exit.code != 0)
+        .or_else(|| exits.first())
+        .cloned()
 }
 
 /// Keeps the cache small: only what [`ObservedJob::from_job`] reads stays (names, labels, owners, the
@@ -517,16 +517,17 @@ mod tests {
     }
 
     #[test]
-    fn the_first_non_zero_exit_code_wins() {
-        let pod = |codes: &[i32]| Pod {
+    fn the_first_non_zero_exit_wins_with_its_reason() {
+        let pod = |exits: &[(i32, &str)]| Pod {
             status: Some(PodStatus {
                 container_statuses: Some(
-                    codes
+                    exits
                         .iter()
-                        .map(|code| ContainerStatus {
+                        .map(|(code, reason)| ContainerStatus {
                             state: Some(ContainerState {
                                 terminated: Some(ContainerStateTerminated {
                                     exit_code: *code,
+                                    reason: Some((*reason).to_owned()),
                                     ..Default::default()
                                 }),
                                 ..Default::default()
@@ -539,9 +540,18 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(pick_exit_code(&[pod(&[0, 3])]), Some(3));
-        assert_eq!(pick_exit_code(&[pod(&[0])]), Some(0));
-        assert_eq!(pick_exit_code(&[Pod::default()]), None);
+        let exit = |code, reason: &str| {
+            Some(ContainerExit {
+                code,
+                reason: Some(reason.to_owned()),
+            })
+        };
+        assert_eq!(
+            pick_exit(&[pod(&[(0, "Completed"), (137, "OOMKilled")])]),
+            exit(137, "OOMKilled")
+        );
+        assert_eq!(pick_exit(&[pod(&[(0, "Completed")])]), exit(0, "Completed"));
+        assert_eq!(pick_exit(&[Pod::default()]), None);
     }
 
     #[test]
@@ -725,7 +735,7 @@ mod tests {
             writer.apply_watcher_event(&event);
             cache.on_event(&event);
         }
-        cache.book().exit_codes.insert("uid-a".into(), Some(3));
+        cache.book().exits.insert("uid-a".into(), None);
         assert!(cache.book().finished_seen.contains_key("uid-a"));
         // The watch was down while a was deleted: the re-list no longer holds it.
         for event in [
@@ -738,7 +748,7 @@ mod tests {
         }
         let book = cache.book();
         assert!(!book.finished_seen.contains_key("uid-a"));
-        assert!(!book.exit_codes.contains_key("uid-a"));
+        assert!(!book.exits.contains_key("uid-a"));
         assert!(
             book.finished_seen.contains_key("uid-b"),
             "b is still listed"

@@ -53,9 +53,9 @@ async fn reconcile_workflow(wf: Arc<Workflow>, ctx: &Context) -> Result<Action, 
 
     let mut observed = ctx.jobs.jobs_of(&namespace, &uid);
     let status = wf.status.clone().unwrap_or_default();
-    // Only a step whose status lacks the code needs its pods listed.
+    // Only a step whose status lacks the exit code needs its pods listed.
     ctx.jobs
-        .fill_exit_codes(&ctx.client, &namespace, &mut observed, |job| {
+        .fill_exits(&ctx.client, &namespace, &mut observed, |job| {
             status.step(&job.step).is_none_or(|s| s.exit_code.is_none())
         })
         .await?;

@@ -4,6 +4,13 @@
 use kwf_api::ValidationErrors;
 
 use super::effect::{OwnedRef, WorkflowEvent};
+use super::observed::ContainerExit;
+
+/// The Job controller's reason once a Job's pods failed more often than backoffLimit allows:
+/// always so for our Jobs (backoffLimit 0), so it tells nothing.
+const BACKOFF_LIMIT_EXCEEDED: &str = "BackoffLimitExceeded";
+/// The Job controller's reason when the Job ran past its activeDeadlineSeconds.
+const DEADLINE_EXCEEDED: &str = "DeadlineExceeded";
 
 /// Kubernetes caps an Event's note at 1 KiB.
 const MAX_NOTE_BYTES: usize = 1024;
@@ -12,23 +19,40 @@ pub(super) fn timed_out(step: &str, seconds: i64) -> String {
     format!("step \"{step}\" timed out after {seconds}s (maxStepTimeout)")
 }
 
-/// A failed Job: the exit code first (what the user's program said), then the Job's reason.
+/// A failed Job: how its container ended (exit code, and the kubelet's reason when it tells
+/// more, e.g. OOMKilled), and the Job; the Job controller's reason only when it is not the
+/// BackoffLimitExceeded every failed Job of ours carries.
 pub(super) fn failed(
     step: &str,
     job: &str,
     reason: &str,
     detail: &str,
-    exit_code: Option<i32>,
+    exit: Option<&ContainerExit>,
 ) -> String {
-    let why = match (reason.is_empty(), detail.is_empty()) {
-        (true, true) => format!("Job {job} failed"),
-        (false, true) => format!("Job {job}: {reason}"),
-        (true, false) => format!("Job {job}: {detail}"),
-        (false, false) => format!("Job {job}: {reason}: {detail}"),
+    let job_reason = match (reason, detail) {
+        ("" | BACKOFF_LIMIT_EXCEEDED, _) => String::new(),
+        (reason, "") => format!(": {reason}"),
+        (reason, detail) => format!(": {reason}: {detail}"),
     };
-    match exit_code {
-        Some(code) => format!("step \"{step}\" failed with exit code {code} ({why})"),
-        None => format!("step \"{step}\" failed ({why})"),
+    if reason == DEADLINE_EXCEEDED {
+        return format!("step \"{step}\" timed out (Job {job}{job_reason})");
+    }
+    match exit {
+        Some(exit) => match exit.telling_reason() {
+            Some("OOMKilled") => format!(
+                "step \"{step}\" was OOMKilled (exit code {}, Job {job}{job_reason})",
+                exit.code
+            ),
+            Some(why) => format!(
+                "step \"{step}\" failed: {why} (exit code {}, Job {job}{job_reason})",
+                exit.code
+            ),
+            None => format!(
+                "step \"{step}\" failed with exit code {} (Job {job}{job_reason})",
+                exit.code
+            ),
+        },
+        None => format!("step \"{step}\" failed (Job {job}{job_reason})"),
     }
 }
 
@@ -152,19 +176,57 @@ mod tests {
         assert!(note.ends_with('…'));
     }
 
+    fn exit(code: i32, reason: &str) -> ContainerExit {
+        ContainerExit {
+            code,
+            reason: Some(reason.to_owned()),
+        }
+    }
+
     #[test]
-    fn failure_messages_name_what_is_known() {
+    fn failure_messages_say_step_exit_code_reason_and_job() {
+        let limit = "BackoffLimitExceeded";
+        let noise = "Job has reached the specified backoff limit";
         assert_eq!(
-            failed("s", "j", "", "", None),
-            "step \"s\" failed (Job j failed)"
+            failed("b", "wf-b-1", limit, noise, Some(&exit(3, "Error"))),
+            "step \"b\" failed with exit code 3 (Job wf-b-1)"
         );
         assert_eq!(
-            failed("s", "j", "R", "", Some(2)),
-            "step \"s\" failed with exit code 2 (Job j: R)"
+            failed("b", "wf-b-1", limit, noise, Some(&exit(137, "OOMKilled"))),
+            "step \"b\" was OOMKilled (exit code 137, Job wf-b-1)"
         );
         assert_eq!(
-            failed("s", "j", "", "M", None),
-            "step \"s\" failed (Job j: M)"
+            failed(
+                "b",
+                "wf-b-1",
+                limit,
+                noise,
+                Some(&exit(128, "ContainerCannotRun"))
+            ),
+            "step \"b\" failed: ContainerCannotRun (exit code 128, Job wf-b-1)"
+        );
+        assert_eq!(
+            failed("b", "wf-b-1", limit, noise, None),
+            "step \"b\" failed (Job wf-b-1)"
+        );
+        assert_eq!(failed("s", "j", "", "", None), "step \"s\" failed (Job j)");
+    }
+
+    #[test]
+    fn other_job_reasons_are_kept_and_a_deadline_is_a_timeout() {
+        assert_eq!(
+            failed("s", "j", "PodFailurePolicy", "", Some(&exit(2, "Error"))),
+            "step \"s\" failed with exit code 2 (Job j: PodFailurePolicy)"
+        );
+        assert_eq!(
+            failed(
+                "s",
+                "j",
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline",
+                None
+            ),
+            "step \"s\" timed out (Job j: DeadlineExceeded: Job was active longer than specified deadline)"
         );
     }
 }

@@ -45,4 +45,4 @@ mod tests;
 
 pub use decide::decide;
 pub use effect::{Decision, Effect, OwnedKind, OwnedObject, OwnedRef, WorkflowEvent};
-pub use observed::{JobState, ObservedJob};
+pub use observed::{ContainerExit, JobState, ObservedJob};

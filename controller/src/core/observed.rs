@@ -1,6 +1,6 @@
 //! What the core knows of a Job: [`ObservedJob`], read from a Job object with
-//! [`ObservedJob::from_job`] (the shell adds what the Job object does not carry, the exit code
-//! of its failed container).
+//! [`ObservedJob::from_job`] (the shell adds what the Job object does not carry: how its
+//! failed container exited).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,9 +30,27 @@ pub struct ObservedJob {
     pub inherited_labels: BTreeSet<String>,
     /// `metadata.deletionTimestamp` is set.
     pub deleting: bool,
-    /// Exit code of the Job's failed container, filled by the shell from the Job's pod; only
-    /// for Failed Jobs, None when no pod shows one.
-    pub exit_code: Option<i32>,
+    /// How the Job's failed container exited, filled by the shell from the Job's pods; only
+    /// for Failed Jobs, None when no pod shows a terminated container.
+    pub exit: Option<ContainerExit>,
+}
+
+/// How a container ended: its exit code and the kubelet's reason (`Error`, `Completed`,
+/// `OOMKilled`, `ContainerCannotRun`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerExit {
+    pub code: i32,
+    pub reason: Option<String>,
+}
+
+impl ContainerExit {
+    /// The reason when it says more than the exit code does: not the plain `Error` (non-zero)
+    /// or `Completed` (zero).
+    pub fn telling_reason(&self) -> Option<&str> {
+        self.reason
+            .as_deref()
+            .filter(|reason| !matches!(*reason, "" | "Error" | "Completed"))
+    }
 }
 
 /// How far a Job got, from its conditions.
@@ -60,7 +78,7 @@ impl JobState {
 
 impl ObservedJob {
     /// What decide() needs of a Job. None for a Job without the controller's `kwf.dev/step` and
-    /// `kwf.dev/generation` labels (not one of ours). `exit_code` is left for the shell to fill.
+    /// `kwf.dev/generation` labels (not one of ours). `exit` is left for the shell to fill.
     pub fn from_job(job: &Job) -> Option<ObservedJob> {
         let meta = &job.metadata;
         let labels = meta.labels.clone().unwrap_or_default();
@@ -92,7 +110,7 @@ impl ObservedJob {
             labels,
             inherited_labels,
             deleting: meta.deletion_timestamp.is_some(),
-            exit_code: None,
+            exit: None,
         })
     }
 }

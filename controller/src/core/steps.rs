@@ -173,12 +173,13 @@ fn track_running(
             let finished = finished.unwrap_or(inputs.stamp);
             if reason == "DeadlineExceeded" && inputs.max_step_timeout() > 0 {
                 let message = messages::timed_out(&step, inputs.max_step_timeout());
-                fail(entry, finished, message.clone(), job.exit_code);
+                fail(entry, finished, message.clone(), exit_code(job));
                 plan.events
                     .push(messages::step_timed_out(&job_name, &message));
             } else {
-                let message = messages::failed(&step, &job_name, reason, message, job.exit_code);
-                fail(entry, finished, message.clone(), job.exit_code);
+                let message =
+                    messages::failed(&step, &job_name, reason, message, job.exit.as_ref());
+                fail(entry, finished, message.clone(), exit_code(job));
                 plan.events.push(messages::step_failed(&job_name, &message));
             }
         }
@@ -201,6 +202,10 @@ fn track_running(
             }
         }
     }
+}
+
+fn exit_code(job: &ObservedJob) -> Option<i32> {
+    job.exit.as_ref().map(|exit| exit.code)
 }
 
 fn fail(entry: &mut StepStatus, finished: jiff::Timestamp, message: String, exit: Option<i32>) {

@@ -22,7 +22,7 @@ fn failing_world() -> World {
 }
 
 #[test]
-fn a_failed_job_fails_its_step_with_the_exit_code_and_the_jobs_reason() {
+fn a_failed_job_fails_its_step_with_the_exit_code_and_the_job() {
     let mut world = failing_world();
     world.fail("b", at(2), "BackoffLimitExceeded", Some(3));
     let decision = world.reconcile(at(3));
@@ -33,10 +33,7 @@ fn a_failed_job_fails_its_step_with_the_exit_code_and_the_jobs_reason() {
     assert_eq!(b.finished_at.as_ref().map(|t| t.0), Some(at(2)));
     assert_eq!(
         b.message.as_deref(),
-        Some(
-            "step \"b\" failed with exit code 3 (Job wf-b-1: BackoffLimitExceeded: \
-             Job has reached the specified backoff limit)"
-        )
+        Some("step \"b\" failed with exit code 3 (Job wf-b-1)")
     );
     let status = world.status();
     assert_eq!(status.phase, Some(WorkflowPhase::Failed));
@@ -56,15 +53,38 @@ fn a_failed_job_fails_its_step_with_the_exit_code_and_the_jobs_reason() {
 }
 
 #[test]
-fn without_an_exit_code_the_message_gives_the_jobs_reason() {
+fn without_an_exit_code_the_message_names_the_job() {
     let mut world = failing_world();
     world.fail("b", at(2), "BackoffLimitExceeded", None);
     world.reconcile(at(3));
     let message = world.step("b").message.clone().unwrap_or_default();
+    assert_eq!(message, "step \"b\" failed (Job wf-b-1)");
+    assert_eq!(world.step("b").exit_code, None);
+}
+
+#[test]
+fn a_container_killed_for_memory_says_so() {
+    let mut world = failing_world();
+    let oom = ContainerExit {
+        code: 137,
+        reason: Some("OOMKilled".to_owned()),
+    };
+    world.fail_with("b", at(2), "BackoffLimitExceeded", Some(oom));
+    let decision = world.reconcile(at(3));
+    let b = world.step("b");
     assert_eq!(
-        message,
-        "step \"b\" failed (Job wf-b-1: BackoffLimitExceeded: \
-         Job has reached the specified backoff limit)"
+        b.message.as_deref(),
+        Some("step \"b\" was OOMKilled (exit code 137, Job wf-b-1)")
+    );
+    assert_eq!(b.exit_code, Some(137));
+    assert_eq!(
+        world.status().message,
+        b.message,
+        "the workflow says it too"
+    );
+    assert_eq!(
+        notes(&decision, "StepFailed"),
+        ["step \"b\" was OOMKilled (exit code 137, Job wf-b-1)"]
     );
 }
 

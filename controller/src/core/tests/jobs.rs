@@ -272,7 +272,7 @@ fn reading_a_fresh_job_reads_its_labels() {
     assert_eq!(observed.created, Some(at(0)));
     assert_eq!(observed.state, JobState::Active);
     assert!(!observed.deleting);
-    assert_eq!(observed.exit_code, None);
+    assert_eq!(observed.exit, None);
     let inherited: Vec<&str> = observed
         .inherited_labels
         .iter()

@@ -18,7 +18,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kwf_api::{Step, StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowSpec, WorkflowStatus};
 
 use super::decide::whole_seconds;
-use super::{Decision, Effect, JobState, ObservedJob, OwnedKind, OwnedObject, OwnedRef, decide};
+use super::{
+    ContainerExit, Decision, Effect, JobState, ObservedJob, OwnedKind, OwnedObject, OwnedRef,
+    decide,
+};
 
 /// A fixed instant plus `second` seconds.
 pub(super) fn at(second: i64) -> jiff::Timestamp {
@@ -195,15 +198,37 @@ impl World {
     }
 
     /// The latest Job of `step` fails at `when` with the Job controller's reason, and the
-    /// shell found `exit_code` on its pod.
-    pub fn fail(&mut self, step: &str, when: jiff::Timestamp, reason: &str, exit: Option<i32>) {
+    /// shell found its container ended with `exit_code` (the kubelet's reason `Error`).
+    pub fn fail(
+        &mut self,
+        step: &str,
+        when: jiff::Timestamp,
+        reason: &str,
+        exit_code: Option<i32>,
+    ) {
+        let exit = exit_code.map(|code| ContainerExit {
+            code,
+            reason: Some("Error".to_owned()),
+        });
+        self.fail_with(step, when, reason, exit);
+    }
+
+    /// The latest Job of `step` fails at `when` with the Job controller's reason, and the
+    /// shell found its container ended so.
+    pub fn fail_with(
+        &mut self,
+        step: &str,
+        when: jiff::Timestamp,
+        reason: &str,
+        exit: Option<ContainerExit>,
+    ) {
         let job = self.job_mut(step);
         job.state = JobState::Failed {
             finished: Some(when),
             reason: reason.to_owned(),
             message: "Job has reached the specified backoff limit".to_owned(),
         };
-        job.exit_code = exit;
+        job.exit = exit;
     }
 
     /// Bumps `metadata.generation` with a new spec.
