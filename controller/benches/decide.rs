@@ -6,65 +6,24 @@
 //! Run: `cargo bench -p workflow-controller --bench decide`. `Dag::build` alone is measured
 //! too, since decide() validates and builds the graph on every call.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kwf_api::{Step, Workflow, WorkflowSpec};
+use kwf_api::Workflow;
+use kwf_api::fixtures::{WorkflowFixture, at, layered};
 use workflow_controller::core::{Effect, JobState, ObservedJob, OwnedObject, decide};
 
 const LAYERS: usize = 50;
 const WIDTH: usize = 40;
 const DONE_LAYERS: usize = 25;
 
-fn name(layer: usize, i: usize) -> String {
-    format!("l{layer}-s{i}")
-}
-
+/// 50 layers of 40 steps, step i of a layer after steps i, i+1 and i+7 of the one before.
 fn big_workflow() -> Workflow {
-    let mut steps = Vec::with_capacity(LAYERS * WIDTH);
-    for layer in 0..LAYERS {
-        for i in 0..WIDTH {
-            let depends_on = match layer {
-                0 => Vec::new(),
-                _ => [i, (i + 1) % WIDTH, (i + 7) % WIDTH]
-                    .iter()
-                    .map(|&d| name(layer - 1, d))
-                    .collect(),
-            };
-            steps.push(Step {
-                step_name: name(layer, i),
-                image: Some("busybox".to_owned()),
-                command: Some(vec!["sh".to_owned(), "-c".to_owned(), "true".to_owned()]),
-                depends_on,
-                ..Step::default()
-            });
-        }
-    }
-    let mut wf = Workflow::new(
-        "big",
-        WorkflowSpec {
-            max_step_timeout: 600,
-            containers: steps,
-        },
-    );
-    wf.metadata = ObjectMeta {
-        name: Some("big".to_owned()),
-        namespace: Some("bench".to_owned()),
-        uid: Some("uid".to_owned()),
-        generation: Some(1),
-        labels: Some(BTreeMap::from([
-            ("team".to_owned(), "data".to_owned()),
-            ("tier".to_owned(), "gold".to_owned()),
-        ])),
-        ..ObjectMeta::default()
-    };
-    wf
-}
-
-fn at(second: i64) -> jiff::Timestamp {
-    jiff::Timestamp::from_second(1_800_000_000 + second).expect("a valid time")
+    layered("big", LAYERS, WIDTH, &[0, 1, 7])
+        .with_namespace("bench")
+        .with_label("team", "data")
+        .with_label("tier", "gold")
+        .with_max_step_timeout(600)
 }
 
 /// Runs the workflow through decide() until the first DONE_LAYERS layers succeeded and the

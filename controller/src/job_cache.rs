@@ -639,13 +639,7 @@ mod tests {
 
     #[test]
     fn stripping_a_workflow_keeps_our_annotations() {
-        let mut wf = Workflow::new(
-            "wf",
-            kwf_api::WorkflowSpec {
-                max_step_timeout: -1,
-                containers: Vec::new(),
-            },
-        );
+        let mut wf = kwf_api::fixtures::workflow("wf", &[]);
         wf.metadata.managed_fields = Some(vec![Default::default()]);
         wf.metadata.annotations = Some(
             [(LAST_APPLIED, "{}"), ("kwf.dev/restartedAt", "now")]

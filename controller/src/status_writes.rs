@@ -108,16 +108,10 @@ impl StatusWrites {
 mod tests {
     use super::*;
     use kwf_api::WorkflowPhase;
+    use kwf_api::fixtures::WorkflowFixture;
 
     fn workflow(version: &str, phase: WorkflowPhase) -> Arc<Workflow> {
-        let mut wf = Workflow::new(
-            "wf",
-            kwf_api::WorkflowSpec {
-                max_step_timeout: -1,
-                containers: Vec::new(),
-            },
-        );
-        wf.metadata.uid = Some("uid-1".into());
+        let mut wf = kwf_api::fixtures::workflow("wf", &[]).with_uid("uid-1");
         wf.metadata.resource_version = Some(version.into());
         wf.status = Some(WorkflowStatus {
             phase: Some(phase),

@@ -5,45 +5,31 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kwf_api::{LABEL_STEP, LABEL_WORKFLOW, Step, Workflow, WorkflowSpec};
+use kwf_api::fixtures::{self, StepFixture, WorkflowFixture};
+use kwf_api::{LABEL_STEP, LABEL_WORKFLOW, Step, Workflow};
 
-use super::at;
+use super::{at, step};
 use crate::core::job::{
     ANNOTATION_INHERITED_LABELS, LABEL_GENERATION, LABEL_RUN, build_job, inherited_annotation,
 };
 use crate::core::{JobState, ObservedJob};
 
+/// Workflow `etl` (generation 3) in `data`, with two labels of its own and one of the
+/// controller's, which is not copied.
 fn labeled_workflow(timeout: i64) -> Workflow {
-    let mut wf = Workflow::new(
-        "etl",
-        WorkflowSpec {
-            max_step_timeout: timeout,
-            containers: vec![],
-        },
-    );
-    wf.metadata = ObjectMeta {
-        name: Some("etl".to_owned()),
-        namespace: Some("data".to_owned()),
-        uid: Some("uid-1".to_owned()),
-        generation: Some(3),
-        labels: Some(
-            [
-                ("team".to_owned(), "data".to_owned()),
-                ("app".to_owned(), "etl".to_owned()),
-                (LABEL_STEP.to_owned(), "not-copied".to_owned()),
-            ]
-            .into(),
-        ),
-        ..ObjectMeta::default()
-    };
-    wf
+    fixtures::workflow("etl", &[])
+        .with_namespace("data")
+        .with_uid("uid-1")
+        .with_generation(3)
+        .with_label("team", "data")
+        .with_label("app", "etl")
+        .with_label(LABEL_STEP, "not-copied")
+        .with_max_step_timeout(timeout)
 }
 
+/// A step using every plain field.
 fn plain_step() -> Step {
     Step {
-        step_name: "load".to_owned(),
-        image: Some("busybox:1.36".to_owned()),
-        command: Some(vec!["sh".to_owned(), "-c".to_owned()]),
         args: Some(vec!["echo hi".to_owned()]),
         env: Some(vec![EnvVar {
             name: "MODE".to_owned(),
@@ -52,7 +38,9 @@ fn plain_step() -> Step {
         }]),
         image_pull_policy: Some("IfNotPresent".to_owned()),
         service_account_name: Some("loader".to_owned()),
-        ..Step::default()
+        ..step("load", &[])
+            .with_image("busybox:1.36")
+            .with_command(&["sh", "-c"])
     }
 }
 

@@ -14,8 +14,9 @@ mod timeouts;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kwf_api::{Step, StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowSpec, WorkflowStatus};
+use kwf_api::fixtures::{self, WorkflowFixture};
+pub(super) use kwf_api::fixtures::{at, step};
+use kwf_api::{Step, StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowStatus};
 
 use super::decide::whole_seconds;
 use super::{
@@ -23,49 +24,15 @@ use super::{
     decide,
 };
 
-/// A fixed instant plus `second` seconds.
-pub(super) fn at(second: i64) -> jiff::Timestamp {
-    jiff::Timestamp::from_second(1_800_000_000 + second).expect("a valid test time")
-}
-
-/// A step running `busybox` after `deps`.
-pub(super) fn step(name: &str, deps: &[&str]) -> Step {
-    Step {
-        step_name: name.to_owned(),
-        image: Some("busybox".to_owned()),
-        command: Some(vec!["true".to_owned()]),
-        depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
-        ..Step::default()
-    }
-}
-
-/// Workflow `wf` in namespace `ns`, generation 1, no status, with these steps and a 60 s timeout.
+/// The fixture workflow `wf` with these steps, in namespace `ns` (so a message naming the
+/// namespace shows it).
 pub(super) fn workflow(steps: Vec<Step>) -> Workflow {
-    let mut wf = Workflow::new(
-        "wf",
-        WorkflowSpec {
-            max_step_timeout: 60,
-            containers: steps,
-        },
-    );
-    wf.metadata = ObjectMeta {
-        name: Some("wf".to_owned()),
-        namespace: Some("ns".to_owned()),
-        uid: Some("wf-uid".to_owned()),
-        generation: Some(1),
-        ..ObjectMeta::default()
-    };
-    wf
+    fixtures::workflow_of("wf", steps).with_namespace("ns")
 }
 
-/// a -> {b, c} -> d
+/// The fixture diamond (a -> {b, c} -> d) as workflow `wf`.
 pub(super) fn diamond() -> Workflow {
-    workflow(vec![
-        step("a", &[]),
-        step("b", &["a"]),
-        step("c", &["a"]),
-        step("d", &["b", "c"]),
-    ])
+    workflow(fixtures::diamond().spec.containers)
 }
 
 /// The Workflow and its Jobs as the API server would hold them after applying decisions.
