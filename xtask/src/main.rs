@@ -4,6 +4,7 @@ mod bench;
 mod cargo;
 mod demo;
 mod dist;
+mod image;
 mod test;
 mod testenv;
 
@@ -31,6 +32,8 @@ enum Task {
     Demo(demo::Args),
     /// Build the kubectl-workflow release archive for this host and render the krew manifest.
     Dist(dist::Args),
+    /// Build the workflow-controller container image as an OCI archive (no container engine needed).
+    Image(image::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(args),
         Task::Demo(args) => demo::run(args),
         Task::Dist(args) => dist::run(args),
+        Task::Image(args) => image::run(args),
     };
     outcome.unwrap_or_else(|error| {
         // One line: the error and its causes, no backtrace noise.

@@ -14,6 +14,7 @@ mod env;
 mod error;
 pub mod flags;
 mod kubeconfig;
+pub mod oci;
 pub mod pki;
 mod ports;
 mod process;
