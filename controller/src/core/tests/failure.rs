@@ -21,11 +21,17 @@ fn failing_world() -> World {
     world
 }
 
+/// The failing world after b's Job failed with `exit_code` at 2 s, and the decision at 3 s.
+fn b_failed_with(exit_code: i32) -> (World, Decision) {
+    let mut world = failing_world();
+    world.fail("b", at(2), "BackoffLimitExceeded", Some(exit_code));
+    let decision = world.reconcile(at(3));
+    (world, decision)
+}
+
 #[test]
 fn a_failed_job_fails_its_step_with_the_exit_code_and_the_job() {
-    let mut world = failing_world();
-    world.fail("b", at(2), "BackoffLimitExceeded", Some(3));
-    let decision = world.reconcile(at(3));
+    let (world, decision) = b_failed_with(3);
 
     let b = world.step("b");
     assert_eq!(b.phase, StepPhase::Failed);
@@ -39,11 +45,7 @@ fn a_failed_job_fails_its_step_with_the_exit_code_and_the_job() {
     assert_eq!(status.phase, Some(WorkflowPhase::Failed));
     assert_eq!(status.message, b.message);
     assert_eq!(status.finished_at.as_ref().map(|t| t.0), Some(at(3)));
-    let failed = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Failed")
-        .expect("Failed");
+    let failed = condition(status, "Failed");
     assert_eq!(
         (failed.status.as_str(), failed.reason.as_str()),
         ("True", "StepFailed")
@@ -90,9 +92,7 @@ fn a_container_killed_for_memory_says_so() {
 
 #[test]
 fn after_a_failure_nothing_starts_and_blocked_steps_are_skipped() {
-    let mut world = failing_world();
-    world.fail("b", at(2), "BackoffLimitExceeded", Some(1));
-    let decision = world.reconcile(at(3));
+    let (world, decision) = b_failed_with(1);
 
     assert_eq!(created(&decision), Vec::<String>::new());
     assert_eq!(world.step_phase("d"), StepPhase::Skipped);
@@ -113,9 +113,7 @@ fn after_a_failure_nothing_starts_and_blocked_steps_are_skipped() {
 
 #[test]
 fn running_steps_are_still_recorded_after_the_workflow_failed() {
-    let mut world = failing_world();
-    world.fail("b", at(2), "BackoffLimitExceeded", Some(1));
-    world.reconcile(at(3));
+    let (mut world, _) = b_failed_with(1);
     let message = world.status().message.clone();
 
     world.succeed("c", at(4));
@@ -148,9 +146,7 @@ fn running_steps_are_still_recorded_after_the_workflow_failed() {
 
 #[test]
 fn failed_jobs_are_kept_for_their_logs() {
-    let mut world = failing_world();
-    world.fail("b", at(2), "BackoffLimitExceeded", Some(1));
-    let decision = world.reconcile(at(3));
+    let (world, decision) = b_failed_with(1);
     assert_eq!(deleted(&decision), Vec::<String>::new());
     assert!(world.jobs.iter().any(|job| job.name == "wf-b-1"));
 }

@@ -223,7 +223,7 @@ fn a_job_template_is_used_with_the_controllers_fields_forced() {
     );
 }
 
-fn condition(kind: &str, status: &str, reason: &str, when: i64) -> JobCondition {
+fn job_condition(kind: &str, status: &str, reason: &str, when: i64) -> JobCondition {
     JobCondition {
         type_: kind.to_owned(),
         status: status.to_owned(),
@@ -275,7 +275,10 @@ fn reading_a_fresh_job_reads_its_labels() {
 
 #[test]
 fn a_complete_job_succeeded_at_its_completion_time() {
-    let mut job = with_conditions(created_job(), vec![condition("Complete", "True", "", 5)]);
+    let mut job = with_conditions(
+        created_job(),
+        vec![job_condition("Complete", "True", "", 5)],
+    );
     assert_eq!(
         ObservedJob::from_job(&job).map(|o| o.state),
         Some(JobState::Succeeded {
@@ -295,7 +298,7 @@ fn a_complete_job_succeeded_at_its_completion_time() {
 fn success_criteria_met_already_counts_as_succeeded() {
     let job = with_conditions(
         created_job(),
-        vec![condition("SuccessCriteriaMet", "True", "", 3)],
+        vec![job_condition("SuccessCriteriaMet", "True", "", 3)],
     );
     assert_eq!(
         ObservedJob::from_job(&job).map(|o| o.state),
@@ -310,8 +313,8 @@ fn a_failed_job_carries_its_reason_and_message() {
     let job = with_conditions(
         created_job(),
         vec![
-            condition("FailureTarget", "True", "DeadlineExceeded", 6),
-            condition("Failed", "True", "DeadlineExceeded", 7),
+            job_condition("FailureTarget", "True", "DeadlineExceeded", 6),
+            job_condition("Failed", "True", "DeadlineExceeded", 7),
         ],
     );
     assert_eq!(
@@ -328,7 +331,7 @@ fn a_failed_job_carries_its_reason_and_message() {
 fn failure_target_already_counts_as_failed() {
     let job = with_conditions(
         created_job(),
-        vec![condition(
+        vec![job_condition(
             "FailureTarget",
             "True",
             "BackoffLimitExceeded",
@@ -346,8 +349,8 @@ fn conditions_that_do_not_hold_are_ignored() {
     let job = with_conditions(
         created_job(),
         vec![
-            condition("Failed", "False", "BackoffLimitExceeded", 6),
-            condition("Suspended", "True", "JobSuspended", 6),
+            job_condition("Failed", "False", "BackoffLimitExceeded", 6),
+            job_condition("Suspended", "True", "JobSuspended", 6),
         ],
     );
     assert_eq!(

@@ -14,6 +14,7 @@ mod timeouts;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kwf_api::fixtures::{self, WorkflowFixture};
 pub(super) use kwf_api::fixtures::{at, step};
 use kwf_api::{Step, StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowStatus};
@@ -275,6 +276,15 @@ pub(super) fn notes(decision: &Decision, reason: &str) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// The condition of this type; panics when the status has none.
+pub(super) fn condition<'a>(status: &'a WorkflowStatus, type_: &str) -> &'a Condition {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("a {type_} condition"))
 }
 
 pub(super) fn secs(seconds: u64) -> Option<Duration> {

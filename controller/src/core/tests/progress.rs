@@ -64,11 +64,7 @@ fn all_steps_succeeded_completes_the_workflow_once() {
         status.last_transition_time.as_ref().map(|t| t.0),
         Some(at(3))
     );
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(status, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("True", "Completed")
@@ -108,10 +104,6 @@ fn the_phase_transition_time_moves_only_when_the_phase_changes() {
         status.last_transition_time.as_ref().map(|t| t.0),
         Some(at(0))
     );
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+    let ready = condition(status, "Ready");
     assert_eq!(ready.last_transition_time.0, at(0));
 }

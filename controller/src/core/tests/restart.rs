@@ -64,11 +64,7 @@ fn a_new_generation_restarts_a_failed_workflow() {
         status.last_transition_time.as_ref().map(|t| t.0),
         Some(at(10))
     );
-    let failed = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Failed")
-        .expect("Failed");
+    let failed = condition(status, "Failed");
     assert_eq!(failed.status, "False");
     assert_eq!(failed.observed_generation, Some(2));
 }

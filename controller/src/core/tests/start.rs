@@ -46,15 +46,8 @@ fn a_valid_workflow_starts_and_creates_jobs_for_its_first_steps() {
 fn the_status_has_ready_and_failed_conditions() {
     let mut world = World::new(workflow(vec![step("a", &[])]));
     world.reconcile(at(0));
-    let conditions = &world.status().conditions;
-    let ready = conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready");
-    let failed = conditions
-        .iter()
-        .find(|c| c.type_ == "Failed")
-        .expect("Failed");
+    let ready = condition(world.status(), "Ready");
+    let failed = condition(world.status(), "Failed");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("False", "Running")
@@ -137,11 +130,7 @@ fn an_invalid_workflow_fails_with_the_validation_message_and_creates_nothing() {
     assert!(message.contains("->"), "names the cycle: {message}");
     assert_eq!(status.progress.as_deref(), Some("0/3"));
     assert_eq!(status.finished_at.as_ref().map(|t| t.0), Some(at(0)));
-    let failed = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Failed")
-        .expect("Failed");
+    let failed = condition(status, "Failed");
     assert_eq!(
         (failed.status.as_str(), failed.reason.as_str()),
         ("True", "InvalidSpec")
