@@ -20,7 +20,7 @@ pub trait Reconciler: Send + Sync {
 
 /// Runs every reconciler in each term this replica leads (`leading` true), until `shutdown`
 /// turns true. In-flight work gets `grace` after shutdown before it is dropped.
-pub async fn run_terms(
+pub async fn lead_terms(
     reconcilers: &[Arc<dyn Reconciler>],
     mut leading: watch::Receiver<bool>,
     shutdown: watch::Receiver<bool>,
@@ -123,7 +123,7 @@ mod tests {
         let (leads, leading) = watch::channel(false);
         let (shut_down, shutdown) = watch::channel(false);
         let terms = tokio::spawn(async move {
-            run_terms(&reconcilers, leading, shutdown, Duration::from_secs(10)).await;
+            lead_terms(&reconcilers, leading, shutdown, Duration::from_secs(10)).await;
         });
         let settle = || tokio::time::sleep(Duration::from_millis(1));
 

@@ -103,7 +103,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         ctx,
         triggers,
     })];
-    term::run_terms(
+    term::lead_terms(
         &reconcilers,
         leadership.subscribe(),
         shutdown,
