@@ -19,9 +19,10 @@ const DOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "The first `up` builds etcd, kube-apiserver, kube-controller-manager and kubectl from \
+    after_help = "The first `up` builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl from \
 the upstream Go modules (several minutes on 2 cores); the binaries are cached (~/.cache/kwf) and later starts \
-take seconds. Pods run as host processes of a process kubelet: container images are ignored."
+take seconds. Pods run as host processes of process kubelets (images ignored) unless they ask for the real \
+node (containerd + kubelet, when the machine runs as root): see tests/testenv/README.md."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -177,6 +178,29 @@ fn status(dir: &Path) -> ExitCode {
             println!("kubeconfig: {}", state.kubeconfig.display());
             println!("logs:       {}", state.log_dir.display());
             println!("binaries:   {}", state.bin_dir.display());
+            let real_node = match kwf_testenv::node::availability(dir) {
+                Some(Ok(ready)) => format!(
+                    "{} ({ready}; logs: {}, {})",
+                    kwf_testenv::node::REAL_NODE_NAME,
+                    state.log_dir.join("kubelet.log").display(),
+                    state.log_dir.join("containerd.log").display()
+                ),
+                Some(Err(reason)) => format!("not running: {reason}"),
+                None => "starting (or this plane predates the real node)".into(),
+            };
+            println!("real node:  {real_node}");
+            println!(
+                "process nodes: {}, {} (log: {})",
+                kwf_testenv::NODE_NAME,
+                kwf_testenv::SECOND_NODE_NAME,
+                state.log_dir.join("kwf-kubelet.log").display()
+            );
+            // The nodes as the apiserver sees them.
+            let _ = Command::new(state.bin_dir.join("kubectl"))
+                .arg("--kubeconfig")
+                .arg(&state.kubeconfig)
+                .args(["get", "nodes", "-L", kwf_testenv::node::RUNTIME_LABEL])
+                .status();
             ExitCode::SUCCESS
         }
         None => {

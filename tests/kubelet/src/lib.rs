@@ -1,7 +1,8 @@
 //! A process kubelet for tests.
 //!
-//! **This is a test runtime, not a container runtime.** It registers one Ready Node, binds every unbound pod
-//! to it (it is also the scheduler), and runs each container's `command` + `args` as a host process with the
+//! **This is a test runtime, not a container runtime.** It registers one Ready Node, binds to it every
+//! unbound pod that does not ask for placement (when [`KubeletConfig::binds_unplaced_pods`]; see
+//! [`needs_placement`]: those are kube-scheduler's), and runs each container's `command` + `args` as a host process with the
 //! container's `env` and `workingDir`. Images are ignored: a container without `command` runs its `args` as
 //! the command, and one with neither fails with reason `NoCommand`. Volumes, probes, resources, security
 //! contexts and networking are ignored; every pod has IP 127.0.0.1.
@@ -25,12 +26,16 @@ mod scheduler;
 mod spec;
 mod status;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::Taint;
 use tokio::sync::watch;
+
+pub use scheduler::needs_placement;
 
 /// Where and how the kubelet serves and stores things.
 #[derive(Clone, Debug)]
@@ -44,6 +49,13 @@ pub struct KubeletConfig {
     pub tls_key_pem: String,
     /// Holds `logs/` and the pods' default working directories.
     pub work_dir: PathBuf,
+    /// Extra Node labels (beside `kubernetes.io/hostname`, `/os` and `/arch`).
+    pub labels: BTreeMap<String, String>,
+    /// The Node's taints (kept on every start).
+    pub taints: Vec<Taint>,
+    /// Whether this kubelet binds unbound pods that do not ask for placement to its own Node (one kubelet
+    /// of a cluster should; pods that ask for placement are left to kube-scheduler).
+    pub binds_unplaced_pods: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +100,8 @@ pub async fn run(
         .await
         .map_err(listen_failed)?;
     let port = listener.local_addr().map_err(listen_failed)?.port();
-    let node = node::node_object(&config.node_name, port, jiff::Timestamp::now());
+    let mut node = node::node_object(&config.node_name, port, jiff::Timestamp::now());
+    node::customize(&mut node, &config.labels, &config.taints);
     node::register(&client, &node).await?;
     tracing::info!(node = %config.node_name, port, "kubelet: node registered");
 
@@ -106,7 +119,9 @@ pub async fn run(
         log_store.clone(),
         stopped(),
     ));
-    let scheduler = tokio::spawn(scheduler::run(client.clone(), config.node_name.clone()));
+    let scheduler = config
+        .binds_unplaced_pods
+        .then(|| tokio::spawn(scheduler::run(client.clone(), config.node_name.clone())));
     let heartbeat = tokio::spawn(node::keep_ready(client.clone(), config.node_name.clone()));
     let shared = Arc::new(pod::Node {
         client,
@@ -121,7 +136,9 @@ pub async fn run(
     }
     stop_tx.send_replace(true);
     runtime.await;
-    scheduler.abort();
+    if let Some(scheduler) = scheduler {
+        scheduler.abort();
+    }
     heartbeat.abort();
     let _ = server.await;
     tracing::info!(node = %config.node_name, "kubelet: stopped");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus,
-    NodeSystemInfo,
+    NodeSystemInfo, Taint,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -90,6 +90,15 @@ pub fn node_object(name: &str, port: u16, now: Timestamp) -> Node {
     }
 }
 
+/// Adds `labels` to the Node's and sets its taints.
+pub fn customize(node: &mut Node, labels: &BTreeMap<String, String>, taints: &[Taint]) {
+    node.metadata
+        .labels
+        .get_or_insert_default()
+        .extend(labels.clone());
+    node.spec.get_or_insert_default().taints = (!taints.is_empty()).then(|| taints.to_vec());
+}
+
 fn ready_condition(now: Timestamp) -> NodeCondition {
     NodeCondition {
         type_: "Ready".to_string(),
@@ -126,7 +135,10 @@ pub async fn register(client: &kube::Client, node: &Node) -> Result<(), Error> {
     let params = PatchParams::default();
     let metadata = json!({
         "metadata": { "labels": node.metadata.labels },
-        "spec": { "taints": null, "unschedulable": null },
+        "spec": {
+            "taints": node.spec.as_ref().and_then(|spec| spec.taints.clone()),
+            "unschedulable": null,
+        },
     });
     nodes
         .patch(&name, &params, &Patch::Merge(&metadata))
@@ -164,6 +176,26 @@ pub async fn keep_ready(client: kube::Client, name: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn customize_adds_labels_and_sets_taints() {
+        let mut node = node_object("kwf-node-2", 1, Timestamp::UNIX_EPOCH);
+        let taint = Taint {
+            key: "kwf.dev/node".into(),
+            value: Some("kwf-node-2".into()),
+            effect: "NoSchedule".into(),
+            time_added: None,
+        };
+        let labels = [("kwf.dev/zone".to_string(), "b".to_string())].into();
+        customize(&mut node, &labels, std::slice::from_ref(&taint));
+        let got = node.metadata.labels.as_ref().expect("labels");
+        assert_eq!(got.get("kwf.dev/zone").map(String::as_str), Some("b"));
+        assert_eq!(
+            got.get("kubernetes.io/hostname").map(String::as_str),
+            Some("kwf-node-2")
+        );
+        assert_eq!(node.spec.and_then(|s| s.taints), Some(vec![taint]));
+    }
 
     #[test]
     fn node_is_ready_on_loopback_with_the_bound_port() {

@@ -6,6 +6,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Taint;
 use kwf_kubelet::KubeletConfig;
 use tokio::sync::oneshot;
 
@@ -13,8 +14,13 @@ use crate::flags::Layout;
 use crate::pki::Pki;
 use crate::{Error, binaries, kubeconfig, ports, supervisor};
 
-/// The name of the one Node, registered by the process kubelet.
+/// The name of the first process Node: it binds every pod that does not ask for placement.
 pub const NODE_NAME: &str = "kwf-node";
+/// The second process Node, tainted `kwf.dev/node=kwf-node-2:NoSchedule` so that only pods that ask for it
+/// (a toleration, or `nodeName`) land there.
+pub const SECOND_NODE_NAME: &str = "kwf-node-2";
+/// The taint key that keeps ordinary pods off [`SECOND_NODE_NAME`].
+pub const NODE_TAINT_KEY: &str = "kwf.dev/node";
 /// How many times a start is tried when a picked port was taken before a component could bind it.
 const PORT_CLASH_ATTEMPTS: usize = 3;
 
@@ -64,7 +70,7 @@ impl ControlPlane {
         for fresh in [dir.join("logs"), kubelet_dir.clone()] {
             fs::create_dir_all(&fresh).map_err(|e| Error::io("cannot create", &fresh, e))?;
         }
-        let pki = Pki::generate(NODE_NAME)?;
+        let pki = Pki::generate(NODE_NAME, crate::node::REAL_NODE_NAME)?;
         let layout = Layout {
             bin_dir: bin_dir.to_path_buf(),
             pki: pki.write(&dir.join("pki"))?,
@@ -80,20 +86,14 @@ impl ControlPlane {
         );
         fs::write(&layout.kubeconfig, text)
             .map_err(|e| Error::io("cannot write", &layout.kubeconfig, e))?;
-        let kubelet = KubeletConfig {
-            node_name: NODE_NAME.to_string(),
-            listen: supervisor::kubelet_listen_address(),
-            tls_cert_pem: pki.kubelet.cert_pem.clone(),
-            tls_key_pem: pki.kubelet.key_pem.clone(),
-            work_dir: kubelet_dir,
-        };
+        let kubelets = process_nodes(&pki, &kubelet_dir);
 
         let (ready_tx, ready_rx) = mpsc::channel();
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let plane_layout = layout.clone();
         let owner = std::thread::Builder::new()
             .name("kwf-testenv-owner".into())
-            .spawn(move || supervisor::run(plane_layout, kubelet, ready_tx, shutdown_rx))
+            .spawn(move || supervisor::run(plane_layout, kubelets, ready_tx, shutdown_rx))
             .map_err(|e| Error::io("cannot start the supervisor thread for", &dir, e))?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(ControlPlane {
@@ -171,6 +171,36 @@ impl Drop for ControlPlane {
             eprintln!("kwf-testenv: stopping the control plane: {error}");
         }
     }
+}
+
+/// The process nodes: [`NODE_NAME`] binds the pods that ask for no placement; [`SECOND_NODE_NAME`] is tainted
+/// and only runs pods placed on it (by kube-scheduler or `nodeName`). Both carry `kwf.dev/runtime=process`.
+fn process_nodes(pki: &Pki, kubelet_dir: &Path) -> Vec<KubeletConfig> {
+    let labels = [(
+        crate::node::RUNTIME_LABEL.to_string(),
+        crate::node::RUNTIME_PROCESS.to_string(),
+    )]
+    .into();
+    let node = |name: &str, taints: Vec<Taint>, binds_unplaced_pods: bool| KubeletConfig {
+        node_name: name.to_string(),
+        listen: supervisor::kubelet_listen_address(),
+        tls_cert_pem: pki.kubelet.cert_pem.clone(),
+        tls_key_pem: pki.kubelet.key_pem.clone(),
+        work_dir: kubelet_dir.join(name),
+        labels: std::collections::BTreeMap::clone(&labels),
+        taints,
+        binds_unplaced_pods,
+    };
+    let second_taint = Taint {
+        key: NODE_TAINT_KEY.to_string(),
+        value: Some(SECOND_NODE_NAME.to_string()),
+        effect: "NoSchedule".to_string(),
+        time_added: None,
+    };
+    vec![
+        node(NODE_NAME, Vec::new(), true),
+        node(SECOND_NODE_NAME, vec![second_taint], false),
+    ]
 }
 
 fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {

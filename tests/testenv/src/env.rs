@@ -25,6 +25,9 @@ pub struct TestEnv {
 
 static SHARED: OnceLock<TestEnv> = OnceLock::new();
 
+/// How long [`TestEnv::real_node`] waits: containerd, image import and kubelet registration take ~25 s.
+const REAL_NODE_WAIT: Duration = Duration::from_secs(180);
+
 impl TestEnv {
     /// The control plane for this test run: the one in `$KWF_TESTENV_DIR` or in the default state dir
     /// (`<workspace>/target/kwf-testenv`, written by `cargo xtask testenv up`) if it is alive; otherwise one
@@ -73,6 +76,34 @@ impl TestEnv {
             bin_dir: plane.bin_dir().to_path_buf(),
             owned: Mutex::new(Some(plane)),
         })
+    }
+
+    /// The control plane's folder (kubeconfig, certificates, `logs/`, `node/`).
+    pub fn dir(&self) -> &Path {
+        self.kubeconfig.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Waits until the real node (containerd + kubelet, [`crate::node::REAL_NODE_NAME`]) is Ready and returns
+    /// its name. Tests that need real containers call this first.
+    ///
+    /// # Panics
+    /// With the one-line reason when this machine cannot run the real node (so such a test fails, saying
+    /// why, instead of passing without checking anything).
+    pub async fn real_node(&self) -> &'static str {
+        let deadline = Instant::now() + REAL_NODE_WAIT;
+        loop {
+            match crate::node::availability(self.dir()) {
+                Some(Ok(_)) => return crate::node::REAL_NODE_NAME,
+                Some(Err(reason)) => panic!("kwf-testenv: the real node is not running: {reason}"),
+                None if Instant::now() >= deadline => panic!(
+                    "kwf-testenv: the real node of the control plane in {} was not Ready within {} s (log: {}); a plane started by an older kwf has none: restart it with `cargo xtask testenv down && cargo xtask testenv up`",
+                    self.dir().display(),
+                    REAL_NODE_WAIT.as_secs(),
+                    self.dir().join("logs/kubelet.log").display()
+                ),
+                None => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
     }
 
     /// The admin (`system:masters`) kubeconfig file.

@@ -27,17 +27,36 @@ pub struct Layout {
 /// The controllers kube-controller-manager runs. Jobs need the job controller, cascading deletes the garbage
 /// collector, namespace deletion the namespace controller; the ServiceAccount admission plugin stays on (as in
 /// a real cluster) and needs every namespace's `default` ServiceAccount, made by the serviceaccount
-/// controller; the token controller keeps ServiceAccount token Secrets working.
-pub const CONTROLLERS: [&str; 5] = [
+/// controller; the token controller keeps ServiceAccount token Secrets working. The persistentvolume binder
+/// binds claims and, with `--enable-hostpath-provisioner`, provisions host-path volumes for the StorageClass
+/// [`HOSTPATH_STORAGE_CLASS`]; the two protection controllers lift the finalizers the admission plugin puts
+/// on claims and volumes (without them a namespace with a claim never finishes deleting). The root-CA
+/// publisher puts `kube-root-ca.crt` in every namespace, which every projected ServiceAccount token volume
+/// mounts (a real kubelet cannot start a pod without it).
+///
+/// No node-lifecycle controller: the process nodes send no leases, and it would taint them unreachable.
+pub const CONTROLLERS: [&str; 9] = [
     "job-controller",
     "garbage-collector-controller",
     "namespace-controller",
     "serviceaccount-controller",
     "serviceaccount-token-controller",
+    "persistentvolume-binder-controller",
+    "persistentvolumeclaim-protection-controller",
+    "persistentvolume-protection-controller",
+    "root-ca-certificate-publisher-controller",
 ];
 
-/// The range Services get their cluster IPs from (`kubernetes` gets the first: 10.0.0.1).
-pub const SERVICE_CLUSTER_IP_RANGE: &str = "10.0.0.0/24";
+/// The range Services get their cluster IPs from: on loopback, so that no in-cluster client ever aims at a
+/// private range off the machine. `kubernetes` gets the first address, [`KUBERNETES_SERVICE_IP`].
+pub const SERVICE_CLUSTER_IP_RANGE: &str = "127.0.100.0/24";
+/// The `kubernetes` Service's cluster IP (nothing routes it: there is no kube-proxy).
+pub const KUBERNETES_SERVICE_IP: &str = "127.0.100.1";
+/// The StorageClass the control plane creates (the default one): kube-controller-manager's host-path
+/// provisioner, which makes each volume a directory `/tmp/hostpath_pv/<uid>` (a path upstream hard-codes).
+pub const HOSTPATH_STORAGE_CLASS: &str = "kwf-hostpath";
+/// The provisioner name of kube-controller-manager's host-path provisioner.
+pub const HOSTPATH_PROVISIONER: &str = "kubernetes.io/host-path";
 
 impl Layout {
     pub fn apiserver_url(&self) -> String {
@@ -81,7 +100,11 @@ impl Layout {
             format!("--tls-cert-file={}", path(&pki.apiserver_cert)),
             format!("--tls-private-key-file={}", path(&pki.apiserver_key)),
             format!("--client-ca-file={}", path(&pki.ca_cert)),
-            "--authorization-mode=RBAC".into(),
+            // Node: the real node's kubelet acts as `system:node:127.0.0.1`.
+            "--authorization-mode=Node,RBAC".into(),
+            // That plugin taints every new Node not-ready until the node-lifecycle controller (not run here)
+            // lifts it; the kubelets report readiness themselves.
+            "--disable-admission-plugins=TaintNodesByCondition".into(),
             format!("--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}"),
             format!("--service-account-issuer={}/", self.apiserver_url()),
             format!(
@@ -98,6 +121,26 @@ impl Layout {
             // `kubectl logs` goes to the process kubelet at the Node's InternalIP (127.0.0.1).
             "--kubelet-preferred-address-types=InternalIP".into(),
             format!("--kubelet-certificate-authority={}", path(&pki.ca_cert)),
+            // The real kubelet authenticates the apiserver's `logs`/`exec` calls by client certificate.
+            format!(
+                "--kubelet-client-certificate={}",
+                path(&pki.kubelet_client_cert)
+            ),
+            format!("--kubelet-client-key={}", path(&pki.kubelet_client_key)),
+            "--profiling=false".into(),
+        ]
+    }
+
+    /// kube-scheduler places the pods that ask for placement (see the crate docs); the process kubelet binds
+    /// the others itself, faster.
+    pub fn scheduler(&self) -> Vec<String> {
+        vec![
+            format!("--kubeconfig={}", path(&self.kubeconfig)),
+            "--leader-elect=false".into(),
+            // No serving endpoint: nothing scrapes it and it would need another free port.
+            "--secure-port=0".into(),
+            "--kube-api-qps=200".into(),
+            "--kube-api-burst=400".into(),
             "--profiling=false".into(),
         ]
     }
@@ -119,6 +162,7 @@ impl Layout {
                 path(&pki.service_account_key)
             ),
             format!("--root-ca-file={}", path(&pki.ca_cert)),
+            "--enable-hostpath-provisioner=true".into(),
             "--profiling=false".into(),
         ]
     }
@@ -129,10 +173,10 @@ fn path(path: &Path) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn layout() -> Layout {
+    pub(crate) fn layout() -> Layout {
         let pki = Path::new("/s/pki");
         Layout {
             bin_dir: "/bin".into(),
@@ -148,6 +192,12 @@ mod tests {
                 apiserver_key: pki.join("apiserver.key"),
                 admin_cert: pki.join("admin.crt"),
                 admin_key: pki.join("admin.key"),
+                kubelet_client_cert: pki.join("kc.crt"),
+                kubelet_client_key: pki.join("kc.key"),
+                kubelet_cert: pki.join("kubelet.crt"),
+                kubelet_key: pki.join("kubelet.key"),
+                node_client_cert: pki.join("node-client.crt"),
+                node_client_key: pki.join("node-client.key"),
                 service_account_key: pki.join("sa.key"),
                 service_account_pub: pki.join("sa.pub"),
             },
@@ -178,27 +228,47 @@ mod tests {
             "--tls-cert-file=/s/pki/apiserver.crt",
             "--service-account-issuer=https://127.0.0.1:6443/",
             "--service-account-signing-key-file=/s/pki/sa.key",
-            "--authorization-mode=RBAC",
+            "--authorization-mode=Node,RBAC",
             "--endpoint-reconciler-type=none",
+            "--service-cluster-ip-range=127.0.100.0/24",
+            "--kubelet-client-certificate=/s/pki/kc.crt",
         ] {
             assert!(
                 flags.iter().any(|flag| flag == expected),
                 "missing {expected} in {flags:?}"
             );
         }
+        // Only the node-taint plugin is off; ServiceAccount admission stays on.
         assert!(
-            !flags
+            flags
                 .iter()
-                .any(|flag| flag.contains("disable-admission-plugins"))
+                .filter(|flag| flag.contains("disable-admission-plugins"))
+                .all(|flag| flag == "--disable-admission-plugins=TaintNodesByCondition")
         );
     }
 
     #[test]
     fn controller_manager_runs_only_the_needed_controllers_without_serving() {
         let flags = layout().controller_manager();
-        assert!(flags.contains(&"--controllers=job-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller".to_string()));
+        assert!(flags.contains(&"--controllers=job-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,persistentvolume-binder-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,root-ca-certificate-publisher-controller".to_string()));
+        assert!(flags.contains(&"--enable-hostpath-provisioner=true".to_string()));
         assert!(flags.contains(&"--secure-port=0".to_string()));
         assert!(flags.contains(&"--leader-elect=false".to_string()));
         assert!(flags.contains(&"--kubeconfig=/s/kubeconfig".to_string()));
+    }
+
+    #[test]
+    fn the_scheduler_uses_the_admin_kubeconfig_without_serving_or_election() {
+        let flags = layout().scheduler();
+        for expected in [
+            "--kubeconfig=/s/kubeconfig",
+            "--leader-elect=false",
+            "--secure-port=0",
+        ] {
+            assert!(
+                flags.iter().any(|flag| flag == expected),
+                "missing {expected}"
+            );
+        }
     }
 }

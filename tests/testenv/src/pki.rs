@@ -1,6 +1,7 @@
 //! Certificates and keys of the control plane, made fresh for every start: one ECDSA P-256 CA signs the
-//! apiserver's serving certificate, the admin client certificate (group `system:masters`) and the kubelet's
-//! serving certificate; a separate key pair signs ServiceAccount tokens.
+//! apiserver's serving certificate, the admin client certificate (group `system:masters`), the kubelets'
+//! serving certificate, the real node's client certificate (`system:node:127.0.0.1`, group `system:nodes`)
+//! and the apiserver's client certificate towards kubelets; a separate key pair signs ServiceAccount tokens.
 
 use std::fs;
 use std::io::Write;
@@ -27,6 +28,11 @@ pub struct Pki {
     pub apiserver: CertifiedKey,
     pub admin: CertifiedKey,
     pub kubelet: CertifiedKey,
+    /// The real node's kubelet talks to the apiserver as `system:node:<name>` (Node authorizer).
+    pub node_client: CertifiedKey,
+    /// kube-apiserver talks to kubelets (logs, exec) as a `system:masters` member, which kubelet webhook
+    /// authorization lets through.
+    pub kubelet_client: CertifiedKey,
     pub service_account_key_pem: String,
     pub service_account_pub_pem: String,
 }
@@ -39,16 +45,24 @@ pub struct PkiFiles {
     pub apiserver_key: PathBuf,
     pub admin_cert: PathBuf,
     pub admin_key: PathBuf,
+    pub kubelet_client_cert: PathBuf,
+    pub kubelet_client_key: PathBuf,
+    /// The kubelets' serving certificate (the real kubelet reads it from here).
+    pub kubelet_cert: PathBuf,
+    pub kubelet_key: PathBuf,
+    pub node_client_cert: PathBuf,
+    pub node_client_key: PathBuf,
     pub service_account_key: PathBuf,
     pub service_account_pub: PathBuf,
 }
 
 /// Names the apiserver is reached by: loopback for clients, the in-cluster names and the first service IP
-/// (10.0.0.1 in `--service-cluster-ip-range=10.0.0.0/24`) for anything that uses the `kubernetes` Service.
+/// (127.0.100.1 in [`crate::flags::SERVICE_CLUSTER_IP_RANGE`]) for anything that uses the `kubernetes`
+/// Service.
 const APISERVER_NAMES: [&str; 7] = [
     "localhost",
     "127.0.0.1",
-    "10.0.0.1",
+    crate::flags::KUBERNETES_SERVICE_IP,
     "kubernetes",
     "kubernetes.default",
     "kubernetes.default.svc",
@@ -56,8 +70,9 @@ const APISERVER_NAMES: [&str; 7] = [
 ];
 
 impl Pki {
-    /// Generates a fresh CA and every certificate; `node_name` goes into the kubelet's serving certificate.
-    pub fn generate(node_name: &str) -> Result<Pki, Error> {
+    /// Generates a fresh CA and every certificate; `node_name` goes into the kubelet's serving certificate,
+    /// `real_node_name` into the real node's client certificate.
+    pub fn generate(node_name: &str, real_node_name: &str) -> Result<Pki, Error> {
         let ca_key = new_key("CA")?;
         let mut ca_params = params("CA", &[])?;
         ca_params
@@ -102,12 +117,30 @@ impl Pki {
             ExtendedKeyUsagePurpose::ServerAuth,
             &issuer,
         )?;
+        let node_client = leaf(
+            "node client",
+            &[],
+            &format!("system:node:{real_node_name}"),
+            Some("system:nodes"),
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &issuer,
+        )?;
+        let kubelet_client = leaf(
+            "apiserver kubelet client",
+            &[],
+            "kube-apiserver-kubelet-client",
+            Some("system:masters"),
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &issuer,
+        )?;
         let service_account = new_key("service-account signing")?;
         Ok(Pki {
             ca,
             apiserver,
             admin,
             kubelet,
+            node_client,
+            kubelet_client,
             service_account_key_pem: service_account.serialize_pem(),
             service_account_pub_pem: service_account.public_key_pem(),
         })
@@ -122,6 +155,12 @@ impl Pki {
             apiserver_key: dir.join("apiserver.key"),
             admin_cert: dir.join("admin.crt"),
             admin_key: dir.join("admin.key"),
+            kubelet_client_cert: dir.join("apiserver-kubelet-client.crt"),
+            kubelet_client_key: dir.join("apiserver-kubelet-client.key"),
+            kubelet_cert: dir.join("kubelet.crt"),
+            kubelet_key: dir.join("kubelet.key"),
+            node_client_cert: dir.join("node-client.crt"),
+            node_client_key: dir.join("node-client.key"),
             service_account_key: dir.join("service-account.key"),
             service_account_pub: dir.join("service-account.pub"),
         };
@@ -131,6 +170,20 @@ impl Pki {
         write_file(&files.apiserver_key, &self.apiserver.key_pem, 0o600)?;
         write_file(&files.admin_cert, &self.admin.cert_pem, 0o644)?;
         write_file(&files.admin_key, &self.admin.key_pem, 0o600)?;
+        write_file(
+            &files.kubelet_client_cert,
+            &self.kubelet_client.cert_pem,
+            0o644,
+        )?;
+        write_file(
+            &files.kubelet_client_key,
+            &self.kubelet_client.key_pem,
+            0o600,
+        )?;
+        write_file(&files.kubelet_cert, &self.kubelet.cert_pem, 0o644)?;
+        write_file(&files.kubelet_key, &self.kubelet.key_pem, 0o600)?;
+        write_file(&files.node_client_cert, &self.node_client.cert_pem, 0o644)?;
+        write_file(&files.node_client_key, &self.node_client.key_pem, 0o600)?;
         write_file(
             &files.service_account_key,
             &self.service_account_key_pem,
@@ -185,7 +238,7 @@ fn leaf(
     })
 }
 
-fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), Error> {
+pub(crate) fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), Error> {
     let _ = fs::remove_file(path);
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -203,7 +256,7 @@ mod tests {
 
     #[test]
     fn generates_pem_certificates_and_keys() {
-        let pki = Pki::generate("kwf-node").expect("certificates");
+        let pki = Pki::generate("kwf-node", "127.0.0.1").expect("certificates");
         for cert in [&pki.ca, &pki.apiserver, &pki.admin, &pki.kubelet] {
             assert!(cert.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
             assert!(cert.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
@@ -219,7 +272,7 @@ mod tests {
     fn writes_private_keys_for_the_owner_only() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("temp dir");
-        let files = Pki::generate("kwf-node")
+        let files = Pki::generate("kwf-node", "127.0.0.1")
             .and_then(|pki| pki.write(dir.path()))
             .expect("written");
         let mode = |path: &Path| fs::metadata(path).expect("exists").permissions().mode() & 0o777;

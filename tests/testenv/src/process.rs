@@ -31,6 +31,17 @@ impl Component {
         args: &[String],
         log: &Path,
     ) -> Result<Component, Error> {
+        Component::spawn_with_env(name, program, args, &[], log)
+    }
+
+    /// [`Component::spawn`] with extra environment variables.
+    pub fn spawn_with_env(
+        name: &'static str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+        log: &Path,
+    ) -> Result<Component, Error> {
         let command = std::iter::once(program.display().to_string())
             .chain(args.iter().cloned())
             .collect::<Vec<_>>()
@@ -44,6 +55,7 @@ impl Component {
         let mut builder = Command::new(program);
         builder
             .args(args)
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(stderr);

@@ -1,6 +1,7 @@
 //! The thread that owns a running control plane: it spawns every component (so their PR_SET_PDEATHSIG is tied
-//! to a thread that lives exactly as long as the control plane), runs the process kubelet on its own tokio
-//! runtime, reports readiness, watches the components and stops everything on request.
+//! to a thread that lives exactly as long as the control plane), runs the process kubelets on its own tokio
+//! runtime, reports readiness, then starts the real node (when the machine can run it), watches the
+//! components and stops everything on request.
 
 use std::fs::File;
 use std::future::Future;
@@ -9,14 +10,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, Node, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, ServiceAccount};
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
+use kube::api::{ListParams, PostParams};
 use kwf_kubelet::KubeletConfig;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::Error;
-use crate::flags::Layout;
+use crate::flags::{HOSTPATH_PROVISIONER, HOSTPATH_STORAGE_CLASS, Layout};
+use crate::node::RealNode;
 use crate::process::Component;
 
 /// How long a start may take before it is reported as not ready (a cached start takes a few seconds).
@@ -28,13 +32,29 @@ const POLL: Duration = Duration::from_millis(50);
 pub const ETCD: &str = "etcd";
 pub const APISERVER: &str = "kube-apiserver";
 pub const CONTROLLER_MANAGER: &str = "kube-controller-manager";
+pub const SCHEDULER: &str = "kube-scheduler";
+/// Where kube-controller-manager's host-path provisioner puts volumes (hard-coded upstream).
+const HOSTPATH_PV_DIR: &str = "/tmp/hostpath_pv";
 pub const KUBELET: &str = "kwf-kubelet";
 
-/// The kubelet's task and, once it ended, why (a JoinHandle may be awaited only once).
+/// A process kubelet's task and, once it ended, why (a JoinHandle may be awaited only once).
 struct Kubelet {
     task: Option<JoinHandle<Result<(), kwf_kubelet::Error>>>,
     ended: Option<Result<(), String>>,
     log: PathBuf,
+}
+
+/// The process kubelets, stopped together.
+type Kubelets = Vec<Kubelet>;
+
+/// The first of `kubelets` that ended, and why.
+async fn first_ended(kubelets: &mut Kubelets) -> Option<(usize, Result<(), String>)> {
+    for (index, kubelet) in kubelets.iter_mut().enumerate() {
+        if let Some(ended) = kubelet.ended().await {
+            return Some((index, ended));
+        }
+    }
+    None
 }
 
 impl Kubelet {
@@ -79,7 +99,7 @@ fn outcome(
 /// Runs on the owner thread until `shutdown` resolves (or the start fails). The start's outcome goes to `ready`.
 pub fn run(
     layout: Layout,
-    kubelet_config: KubeletConfig,
+    kubelet_configs: Vec<KubeletConfig>,
     ready: mpsc::Sender<Result<(), Error>>,
     shutdown: oneshot::Receiver<()>,
 ) -> Result<(), Error> {
@@ -92,32 +112,83 @@ pub fn run(
         }
     };
     let mut components = Vec::new();
-    let (stop_kubelet, kubelet_stopped) = oneshot::channel::<()>();
-    let mut kubelet = Kubelet {
-        task: None,
-        ended: None,
-        log: kubelet_log.clone(),
-    };
+    let (stop_kubelets, kubelets_stopped) = tokio::sync::watch::channel(false);
+    let mut kubelets: Kubelets = Vec::new();
+    let mut real_node: Option<RealNode> = None;
+    crate::node::clear_status(&layout.dir);
     let kubelet_outcome = runtime.block_on(async {
         let started = bring_up(
             &layout,
-            kubelet_config,
-            async {
-                let _ = kubelet_stopped.await;
+            kubelet_configs,
+            &kubelet_log,
+            move || {
+                let mut stopped = kubelets_stopped.clone();
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                }
             },
             &mut components,
-            &mut kubelet,
+            &mut kubelets,
         )
         .await;
-        let up = started.is_ok();
-        let _ = ready.send(started);
-        if up {
-            watch(&mut components, &mut kubelet, shutdown).await;
+        let client = match started {
+            Ok(client) => {
+                let _ = ready.send(Ok(()));
+                Some(client)
+            }
+            Err(error) => {
+                let _ = ready.send(Err(error));
+                None
+            }
+        };
+        if let Some(client) = client {
+            let watching = watch(&mut components, &mut kubelets, shutdown);
+            tokio::pin!(watching);
+            let mut stopped_early = false;
+            match RealNode::prepare(&layout) {
+                Ok(node) => {
+                    let node = real_node.insert(node);
+                    tokio::select! {
+                        () = &mut watching => stopped_early = true,
+                        outcome = node.start(&client) => match outcome {
+                            Ok(ready_in) => tracing::info!(
+                                "kwf-testenv: the real node {} is Ready after {:.1} s",
+                                crate::node::REAL_NODE_NAME,
+                                ready_in.as_secs_f64()
+                            ),
+                            Err(reason) => {
+                                eprintln!("kwf-testenv: the real node is not running: {reason}");
+                                RealNode::record_unavailable(&layout.dir, &reason);
+                            }
+                        },
+                    }
+                }
+                Err(reason) => {
+                    eprintln!("kwf-testenv: the real node is not running: {reason}");
+                    RealNode::record_unavailable(&layout.dir, &reason);
+                }
+            }
+            if !stopped_early {
+                watching.await;
+            }
+            remove_provisioned_volumes(&client).await;
         }
-        let _ = stop_kubelet.send(());
-        kubelet.stopped().await
+        let _ = stop_kubelets.send(true);
+        let mut outcome = Ok(());
+        for kubelet in kubelets {
+            let stopped = kubelet.stopped().await;
+            if outcome.is_ok() {
+                outcome = stopped;
+            }
+        }
+        outcome
     });
-    // The kubelet's host processes die with the runtime's threads; the components are stopped in the order
+    if let Some(mut node) = real_node.take() {
+        for problem in node.stop() {
+            eprintln!("kwf-testenv: stopping the real node: {problem}");
+        }
+    }
+    // The process kubelets' host processes die with the runtime's threads; the components are stopped in the order
     // that keeps the logs quiet: the controller manager and the apiserver before etcd.
     runtime.shutdown_timeout(STOP_GRACE);
     let (etcd, others): (Vec<_>, Vec<_>) = components.into_iter().partition(|c| c.name == ETCD);
@@ -152,13 +223,18 @@ fn runtime_logging_to(log: &Path) -> Result<tokio::runtime::Runtime, Error> {
         .map_err(|e| Error::io("cannot start the tokio runtime for", log, e))
 }
 
-async fn bring_up(
+async fn bring_up<S, F>(
     layout: &Layout,
-    kubelet: KubeletConfig,
-    kubelet_shutdown: impl Future<Output = ()> + Send + 'static,
+    kubelet_configs: Vec<KubeletConfig>,
+    kubelet_log: &Path,
+    kubelet_shutdown: S,
     components: &mut Vec<Component>,
-    kubelet_task: &mut Kubelet,
-) -> Result<(), Error> {
+    kubelets: &mut Kubelets,
+) -> Result<kube::Client, Error>
+where
+    S: Fn() -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let started = Instant::now();
     let deadline = started + START_TIMEOUT;
     let progress = |what: &str| {
@@ -223,17 +299,33 @@ async fn bring_up(
         &layout.controller_manager(),
         &log(CONTROLLER_MANAGER),
     )?);
-    let node_name = kubelet.node_name.clone();
-    kubelet_task.task = Some(tokio::spawn(kwf_kubelet::run(
-        client.clone(),
-        kubelet,
-        kubelet_shutdown,
-    )));
+    components.push(Component::spawn(
+        SCHEDULER,
+        &layout.bin_dir.join(SCHEDULER),
+        &layout.scheduler(),
+        &log(SCHEDULER),
+    )?);
+    let node_names: Vec<String> = kubelet_configs
+        .iter()
+        .map(|c| c.node_name.clone())
+        .collect();
+    for config in kubelet_configs {
+        kubelets.push(Kubelet {
+            task: Some(tokio::spawn(kwf_kubelet::run(
+                client.clone(),
+                config,
+                kubelet_shutdown(),
+            ))),
+            ended: None,
+            log: kubelet_log.to_path_buf(),
+        });
+    }
+    create_storage_class(&client).await?;
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
     wait_until(
         components,
-        Some(&mut *kubelet_task),
+        Some(&mut *kubelets),
         deadline,
         APISERVER,
         &log(APISERVER),
@@ -244,7 +336,7 @@ async fn bring_up(
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
     wait_until(
         components,
-        Some(&mut *kubelet_task),
+        Some(&mut *kubelets),
         deadline,
         CONTROLLER_MANAGER,
         &log(CONTROLLER_MANAGER),
@@ -253,24 +345,75 @@ async fn bring_up(
     .await?;
     progress("ServiceAccount default/default exists");
     let nodes: Api<Node> = Api::all(client.clone());
-    wait_until(
-        components,
-        Some(&mut *kubelet_task),
-        deadline,
-        KUBELET,
-        &log(KUBELET),
-        || node_ready(&nodes, &node_name),
-    )
-    .await?;
-    progress("the Node is Ready");
-    Ok(())
+    for node_name in &node_names {
+        wait_until(
+            components,
+            Some(&mut *kubelets),
+            deadline,
+            KUBELET,
+            &log(KUBELET),
+            || node_ready(&nodes, node_name),
+        )
+        .await?;
+    }
+    progress("the process Nodes are Ready");
+    Ok(client)
+}
+
+/// The default StorageClass: kube-controller-manager's host-path provisioner (claims bind at once; a
+/// volume is a directory on this machine, which is the only one).
+async fn create_storage_class(client: &kube::Client) -> Result<(), Error> {
+    let classes: Api<StorageClass> = Api::all(client.clone());
+    let class: StorageClass = serde_json::from_value(serde_json::json!({
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": HOSTPATH_STORAGE_CLASS,
+            "annotations": { "storageclass.kubernetes.io/is-default-class": "true" },
+        },
+        "provisioner": HOSTPATH_PROVISIONER,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+    }))
+    .map_err(|e| Error::Supervisor(format!("the StorageClass object: {e}")))?;
+    match classes.create(&PostParams::default(), &class).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) => Err(Error::NotReady {
+            component: APISERVER,
+            seconds: 0,
+            detail: format!("creating StorageClass {HOSTPATH_STORAGE_CLASS}: {error}"),
+            log: PathBuf::from("kube-apiserver.log"),
+        }),
+    }
+}
+
+/// Removes the directories the host-path provisioner made for this plane's volumes (they live outside the
+/// folder, in [`HOSTPATH_PV_DIR`]), and that directory itself once it is empty.
+async fn remove_provisioned_volumes(client: &kube::Client) {
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    let Ok(list) = volumes.list(&ListParams::default()).await else {
+        return;
+    };
+    for volume in list.items {
+        let path = volume
+            .spec
+            .and_then(|spec| spec.host_path)
+            .map(|host_path| PathBuf::from(host_path.path));
+        if let Some(path) = path
+            .filter(|path| path.starts_with(HOSTPATH_PV_DIR) && path != Path::new(HOSTPATH_PV_DIR))
+        {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    }
+    let _ = std::fs::remove_dir(HOSTPATH_PV_DIR);
 }
 
 /// Polls `check` until it succeeds, failing early when a component or the kubelet ends, and with
 /// [`Error::NotReady`] naming `component` at the deadline.
 async fn wait_until<F, Fut>(
     components: &mut [Component],
-    mut kubelet: Option<&mut Kubelet>,
+    mut kubelets: Option<&mut Kubelets>,
     deadline: Instant,
     component: &'static str,
     log: &Path,
@@ -285,13 +428,13 @@ where
         for each in components.iter_mut() {
             each.check_alive()?;
         }
-        if let Some(kubelet) = kubelet.as_deref_mut()
-            && let Some(ended) = kubelet.ended().await
+        if let Some(kubelets) = kubelets.as_deref_mut()
+            && let Some((index, ended)) = first_ended(kubelets).await
         {
             let why = ended
                 .err()
                 .unwrap_or_else(|| "it stopped before it was asked to".into());
-            return Err(kubelet.error(why));
+            return Err(kubelets[index].error(why));
         }
         let detail = match check().await {
             Ok(()) => return Ok(()),
@@ -353,7 +496,7 @@ async fn node_ready(nodes: &Api<Node>, name: &str) -> Result<(), String> {
 /// Keeps the control plane up until `shutdown`; reports (once each) a component or the kubelet that ends.
 async fn watch(
     components: &mut [Component],
-    kubelet: &mut Kubelet,
+    kubelets: &mut Kubelets,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut reported = vec![false; components.len()];
@@ -375,7 +518,7 @@ async fn watch(
                 *reported = true;
             }
         }
-        if let (Some(ended), false) = (kubelet.ended().await, kubelet_reported) {
+        if let (Some((_, ended)), false) = (first_ended(kubelets).await, kubelet_reported) {
             let why = ended.err().unwrap_or_else(|| "it returned early".into());
             eprintln!("kwf-testenv: the process kubelet stopped: {why}");
             kubelet_reported = true;
