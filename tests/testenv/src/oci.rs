@@ -640,19 +640,25 @@ fn spec_error(what: &'static str) -> impl FnOnce(oci_spec::OciSpecError) -> Erro
 /// The path of `skopeo`, installed with apt-get when it is missing and this process runs as root (tests
 /// check images with it); otherwise a one-line error saying how to install it.
 pub fn ensure_skopeo() -> Result<PathBuf, Error> {
-    if let Some(path) = find_in_path("skopeo") {
+    ensure_installed("skopeo", "skopeo")
+}
+
+/// The path of `program`, installed from the Debian package `package` with apt-get when it is missing and this
+/// process runs as root; otherwise a one-line error saying how to install it.
+pub fn ensure_installed(program: &str, package: &str) -> Result<PathBuf, Error> {
+    if let Some(path) = find_in_path(program) {
         return Ok(path);
     }
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        return Err(Error::Tool(
-            "skopeo is not installed: install it (`sudo apt-get install skopeo` on Debian/Ubuntu) and rerun".to_owned(),
-        ));
+        return Err(Error::Tool(format!(
+            "{program} is not installed: install it (`sudo apt-get install {package}` on Debian/Ubuntu) and rerun"
+        )));
     }
-    eprintln!("kwf-testenv: installing skopeo with apt-get (checks OCI images in tests)");
+    eprintln!("kwf-testenv: installing {package} with apt-get (for {program}, which tests use)");
     let install = || {
         Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends", "skopeo"])
+            .args(["install", "-y", "-q", "--no-install-recommends", package])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
             .is_ok_and(|status| status.success())
@@ -664,12 +670,11 @@ pub fn ensure_skopeo() -> Result<PathBuf, Error> {
             .status()
             .is_ok_and(|s| s.success())
             && install());
-    match find_in_path("skopeo") {
+    match find_in_path(program) {
         Some(path) if installed => Ok(path),
-        _ => Err(Error::Tool(
-            "installing skopeo with `apt-get install skopeo` failed (see its output above): install it by hand and rerun"
-                .to_owned(),
-        )),
+        _ => Err(Error::Tool(format!(
+            "installing {package} with `apt-get install {package}` failed (see its output above): install it by hand and rerun"
+        ))),
     }
 }
 

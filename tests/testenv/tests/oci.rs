@@ -369,3 +369,91 @@ fn skopeo_reads_the_archive() {
     let tagged = oci::skopeo_inspect(&by_tag, &[]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(tagged["Digest"], digests.manifest.as_str());
 }
+
+/// A containerd of this test's own (root, state and socket in a temporary directory, no CRI plugin), so the
+/// machine's containerd and its images are left alone; killed when dropped.
+struct PrivateContainerd {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl PrivateContainerd {
+    fn start(dir: &Path) -> PrivateContainerd {
+        let containerd =
+            oci::ensure_installed("containerd", "containerd").unwrap_or_else(|e| panic!("{e}"));
+        let socket = dir.join("containerd.sock");
+        let config = dir.join("config.toml");
+        let text = format!(
+            "version = 2\nroot = {root:?}\nstate = {state:?}\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = {socket:?}\n[ttrpc]\n  address = {ttrpc:?}\n[debug]\n  address = \"\"\n\
+             [metrics]\n  address = \"\"\n",
+            root = dir.join("root"),
+            state = dir.join("state"),
+            ttrpc = dir.join("containerd.sock.ttrpc"),
+        );
+        std::fs::write(&config, text).unwrap();
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let child = std::process::Command::new(containerd)
+            .arg("--config")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start containerd: {e}"));
+        let containerd = PrivateContainerd { child, socket };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !containerd.ctr(&["version"]).status.success() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "containerd did not answer within 30 s: see {}",
+                dir.join("containerd.log").display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        containerd
+    }
+
+    fn ctr(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("ctr")
+            .arg("--address")
+            .arg(&self.socket)
+            .args(["--namespace", "kwf-oci-test"])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run ctr: {e}"))
+    }
+}
+
+impl Drop for PrivateContainerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn ctr_imports_the_archive_under_its_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("image.oci.tar");
+    let digests = sample(&some_binary(dir.path()))
+        .write_archive(&archive)
+        .unwrap();
+    let containerd = PrivateContainerd::start(dir.path());
+
+    // --no-unpack: the test checks the name and digest containerd records; unpacking needs a snapshotter
+    // (overlayfs), which not every test machine offers.
+    let import = containerd.ctr(&["images", "import", "--no-unpack", archive.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&import.stderr);
+    assert!(
+        import.status.success(),
+        "ctr images import failed: {stderr}"
+    );
+    let listed = containerd.ctr(&["images", "ls"]);
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    let line = listing
+        .lines()
+        .find(|line| line.starts_with(REFERENCE))
+        .unwrap_or_else(|| panic!("ctr images ls does not list {REFERENCE}:\n{listing}"));
+    assert!(line.contains(&digests.manifest), "{line}");
+    assert!(line.contains("linux/amd64"), "{line}");
+}
