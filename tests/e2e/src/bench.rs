@@ -6,11 +6,10 @@
 //! Every scenario gets a fresh namespace and a fresh controller process watching only it, so
 //! each figure (CPU seconds, request counts, log lines) belongs to that scenario alone.
 
-mod controller;
+mod measured;
 mod procfs;
 pub mod report;
 mod scenarios;
-mod scrape;
 mod workloads;
 
 use std::path::PathBuf;
@@ -127,7 +126,7 @@ pub struct Setup {
 /// throughput: the idle-plane latency first, the run that leaves 5,000 Jobs behind last.
 pub async fn run(setup: &Setup, scale: &Scale, only: &[Scenario]) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&setup.log_dir)?;
-    let client = kwf_testenv_client(setup).await?;
+    let client = crate::client_for(&setup.kubeconfig).await?;
     crate::install_crd(&client).await?;
     let mut report = Report::new(setup, scale);
     let started = std::time::Instant::now();
@@ -154,13 +153,6 @@ pub async fn run(setup: &Setup, scale: &Scale, only: &[Scenario]) -> anyhow::Res
     }
     report.total = started.elapsed();
     Ok(report)
-}
-
-async fn kwf_testenv_client(setup: &Setup) -> anyhow::Result<kube::Client> {
-    use kube::config::{KubeConfigOptions, Kubeconfig};
-    let file = Kubeconfig::read_from(&setup.kubeconfig)?;
-    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default()).await?;
-    Ok(kube::Client::try_from(config)?)
 }
 
 #[cfg(test)]

@@ -1,15 +1,29 @@
-//! Helpers shared by the end-to-end tests in `tests/e2e/tests/`, and the benchmark harness
-//! ([`bench`]) of `cargo xtask bench`.
+//! The harness of the end-to-end tests in `tests/e2e/tests/`, of the benchmark ([`bench`], run
+//! by `cargo xtask bench`) and of `cargo xtask demo`: one controller runner ([`controller`]), one
+//! test scene ([`scene`]) over one namespace maker ([`namespace`]), one set of workflows
+//! ([`fixtures`]), and readers of the controller's metrics ([`metrics`]) and of watches ([`watch`]).
 
 pub mod bench;
+pub mod controller;
+pub mod fixtures;
+pub mod metrics;
+pub mod namespace;
+pub mod scene;
+pub mod service_account;
+pub mod watch;
 
+use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, CustomResourceExt};
 use kwf_api::Workflow;
+
+pub use controller::{Controller, ControllerCommand, Lease};
+pub use scene::Scene;
 
 /// Installs (or updates) the Workflow CRD generated from the types and waits until the API
 /// server serves it. Idempotent and safe to call from tests running concurrently.
@@ -28,22 +42,9 @@ pub async fn install_crd(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The address of the controller's /metrics server, from its start-up log line
-/// (`serving /metrics, /healthz and /readyz address=...`); None until that line is written.
-pub fn metrics_addr_in(log: &str) -> Option<&str> {
-    log.lines()
-        .find(|line| line.contains("serving /metrics"))
-        .and_then(|line| line.split("address=").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_metrics_address_is_read_from_the_start_up_line() {
-        let log = "2026-11-21T10:00:00Z  INFO workflow_controller::run: serving /metrics, /healthz and /readyz address=127.0.0.1:40123\n\
-                   2026-11-21T10:00:00Z  INFO workflow_controller::run: workflow-controller started";
-        assert_eq!(super::metrics_addr_in(log), Some("127.0.0.1:40123"));
-        assert_eq!(super::metrics_addr_in("starting"), None);
-    }
+/// A client from a kubeconfig file.
+pub async fn client_for(kubeconfig: &Path) -> anyhow::Result<Client> {
+    let file = Kubeconfig::read_from(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default()).await?;
+    Ok(Client::try_from(config)?)
 }

@@ -1,4 +1,5 @@
-//! The controller's /metrics, read over plain HTTP/1.0 and parsed into series -> value.
+//! The controller's /metrics, /healthz and /readyz, read over plain HTTP/1.0; /metrics parsed
+//! into series -> value.
 
 use std::collections::BTreeMap;
 
@@ -97,15 +98,6 @@ pub async fn get_status(addr: &str, path: &str) -> anyhow::Result<(u16, String)>
     Ok((code, body))
 }
 
-/// The value at quantile `q` (0..=1) of sorted values, by nearest rank; None when empty.
-pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,15 +131,5 @@ kwf_reconcile_duration_seconds_count 20\n\
             (delta.value("a"), delta.value("b"), delta.value("c")),
             (3.0, 0.0, 2.0)
         );
-    }
-
-    #[test]
-    fn quantiles_are_nearest_rank() {
-        let values: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(quantile(&values, 0.5), Some(50.0));
-        assert_eq!(quantile(&values, 0.99), Some(99.0));
-        assert_eq!(quantile(&values, 1.0), Some(100.0));
-        assert_eq!(quantile(&[3.0], 0.99), Some(3.0));
-        assert_eq!(quantile(&[], 0.5), None);
     }
 }

@@ -5,36 +5,25 @@
 use std::io::Write;
 use std::process::{Output, Stdio};
 
-use kube::Api;
 use kube::api::{Patch, PatchParams};
-use kwf_api::{ProblemKind, StepPhase, StepStatus, Workflow, WorkflowStatus, validate};
-use kwf_testenv::TestEnv;
+use kwf_api::{ProblemKind, StepPhase, StepStatus, WorkflowStatus, validate};
+use kwf_e2e::Scene;
 
 /// The repository's example manifests, applied as users would.
 const SEED_EXAMPLE: &str = include_str!("../../../examples/seed-example.yaml");
 const DIAMOND: &str = include_str!("../../../examples/diamond.yaml");
 
-/// A fresh namespace with the CRD installed.
-async fn setup(prefix: &str) -> (&'static TestEnv, kube::Client, String) {
-    let env = TestEnv::shared();
-    let client = env.client().await;
-    kwf_e2e::install_crd(&client)
-        .await
-        .expect("the generated CRD installs and becomes established");
-    let ns = env.namespace(prefix).await;
-    (env, client, ns)
-}
-
 /// `kubectl apply -n <ns> -f -` with `yaml` on stdin.
-fn kubectl_apply(env: &TestEnv, ns: &str, yaml: &str) -> Output {
-    kubectl_apply_with(env, ns, yaml, &[])
+fn kubectl_apply(scene: &Scene, yaml: &str) -> Output {
+    kubectl_apply_with(scene, yaml, &[])
 }
 
 /// `kubectl apply -n <ns> <extra..> -f -` with `yaml` on stdin.
-fn kubectl_apply_with(env: &TestEnv, ns: &str, yaml: &str, extra: &[&str]) -> Output {
-    let mut child = env
+fn kubectl_apply_with(scene: &Scene, yaml: &str, extra: &[&str]) -> Output {
+    let mut child = scene
+        .env
         .kubectl()
-        .args(["apply", "-n", ns])
+        .args(["apply", "-n", &scene.ns])
         .args(extra)
         .args(["-f", "-"])
         .stdin(Stdio::piped())
@@ -60,8 +49,8 @@ fn assert_applied(output: &Output, what: &str) {
 }
 
 /// Applies `yaml`, expects a rejection, and returns kubectl's error output.
-fn rejection(env: &TestEnv, ns: &str, yaml: &str) -> String {
-    let output = kubectl_apply(env, ns, yaml);
+fn rejection(scene: &Scene, yaml: &str) -> String {
+    let output = kubectl_apply(scene, yaml);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
         !output.status.success(),
@@ -82,11 +71,11 @@ fn manifest(name: &str, max_step_timeout: i64, steps: &[&str]) -> String {
 
 #[tokio::test]
 async fn seed_example_and_diamond_apply_unchanged() {
-    let (env, client, ns) = setup("admit-examples").await;
-    assert_applied(&kubectl_apply(env, &ns, SEED_EXAMPLE), "the seed example");
-    assert_applied(&kubectl_apply(env, &ns, DIAMOND), "the five-step diamond");
+    let scene = Scene::new("admit-examples").await;
+    assert_applied(&kubectl_apply(&scene, SEED_EXAMPLE), "the seed example");
+    assert_applied(&kubectl_apply(&scene, DIAMOND), "the five-step diamond");
 
-    let workflows: Api<Workflow> = Api::namespaced(client, &ns);
+    let workflows = scene.workflows();
     let diamond = workflows
         .get("diamond")
         .await
@@ -103,7 +92,7 @@ async fn seed_example_and_diamond_apply_unchanged() {
 
 #[tokio::test]
 async fn the_seed_shape_with_nulls_and_defaults_applies() {
-    let (env, client, ns) = setup("admit-seed-shape").await;
+    let scene = Scene::new("admit-seed-shape").await;
     let yaml = concat!(
         "apiVersion: kwf.dev/v1alpha1\n",
         "kind: Workflow\n",
@@ -116,11 +105,8 @@ async fn the_seed_shape_with_nulls_and_defaults_applies() {
         "      command: null\n",
         "      dependsOn: null\n",
     );
-    assert_applied(&kubectl_apply(env, &ns, yaml), "null command and dependsOn");
-    let bare = Api::<Workflow>::namespaced(client, &ns)
-        .get("bare")
-        .await
-        .expect("read it back");
+    assert_applied(&kubectl_apply(&scene, yaml), "null command and dependsOn");
+    let bare = scene.workflows().get("bare").await.expect("read it back");
     assert_eq!(bare.spec.max_step_timeout, 60, "the default is applied");
     assert_eq!(bare.spec.containers[0].command, None);
     assert!(bare.spec.containers[0].depends_on.is_empty());
@@ -128,10 +114,9 @@ async fn the_seed_shape_with_nulls_and_defaults_applies() {
 
 #[tokio::test]
 async fn duplicate_step_names_are_rejected_naming_the_step() {
-    let (env, _, ns) = setup("admit-duplicate").await;
+    let scene = Scene::new("admit-duplicate").await;
     let stderr = rejection(
-        env,
-        &ns,
+        &scene,
         &manifest(
             "dup",
             60,
@@ -147,10 +132,9 @@ async fn duplicate_step_names_are_rejected_naming_the_step() {
 
 #[tokio::test]
 async fn a_dependency_on_a_missing_step_is_rejected_naming_the_step() {
-    let (env, _, ns) = setup("admit-missing").await;
+    let scene = Scene::new("admit-missing").await;
     let stderr = rejection(
-        env,
-        &ns,
+        &scene,
         &manifest(
             "missing",
             60,
@@ -170,10 +154,9 @@ async fn a_dependency_on_a_missing_step_is_rejected_naming_the_step() {
 
 #[tokio::test]
 async fn a_self_dependency_is_rejected_naming_the_step() {
-    let (env, _, ns) = setup("admit-self").await;
+    let scene = Scene::new("admit-self").await;
     let stderr = rejection(
-        env,
-        &ns,
+        &scene,
         &manifest(
             "self",
             60,
@@ -191,18 +174,16 @@ async fn a_self_dependency_is_rejected_naming_the_step() {
 
 #[tokio::test]
 async fn an_invalid_step_name_is_rejected_naming_the_step() {
-    let (env, _, ns) = setup("admit-name").await;
+    let scene = Scene::new("admit-name").await;
     let stderr = rejection(
-        env,
-        &ns,
+        &scene,
         &manifest("badname", 60, &["{stepName: Build_Step, image: busybox}"]),
     );
     assert!(stderr.contains("stepName"), "{stderr}");
     assert!(stderr.contains(r#""Build_Step""#), "{stderr}");
     let long = "s".repeat(41);
     let stderr = rejection(
-        env,
-        &ns,
+        &scene,
         &manifest(
             "longname",
             60,
@@ -217,10 +198,9 @@ async fn an_invalid_step_name_is_rejected_naming_the_step() {
 
 #[tokio::test]
 async fn a_zero_max_step_timeout_is_rejected() {
-    let (env, _, ns) = setup("admit-timeout").await;
+    let scene = Scene::new("admit-timeout").await;
     let stderr = rejection(
-        env,
-        &ns,
+        &scene,
         &manifest("zero", 0, &["{stepName: fetch, image: busybox}"]),
     );
     assert!(
@@ -231,8 +211,7 @@ async fn a_zero_max_step_timeout_is_rejected() {
     );
     assert_applied(
         &kubectl_apply(
-            env,
-            &ns,
+            &scene,
             &manifest("unlimited", -1, &["{stepName: fetch, image: busybox}"]),
         ),
         "maxStepTimeout: -1",
@@ -241,8 +220,8 @@ async fn a_zero_max_step_timeout_is_rejected() {
 
 #[tokio::test]
 async fn a_step_without_image_is_rejected_naming_the_step() {
-    let (env, _, ns) = setup("admit-image").await;
-    let stderr = rejection(env, &ns, &manifest("noimage", 60, &["{stepName: fetch}"]));
+    let scene = Scene::new("admit-image").await;
+    let stderr = rejection(&scene, &manifest("noimage", 60, &["{stepName: fetch}"]));
     assert!(
         stderr.contains(r#"step "fetch": no image: set image (or a jobTemplate)"#),
         "{stderr}"
@@ -251,7 +230,7 @@ async fn a_step_without_image_is_rejected_naming_the_step() {
 
 #[tokio::test]
 async fn a_cycle_is_admitted_but_caught_by_validate_with_its_path() {
-    let (env, client, ns) = setup("admit-cycle").await;
+    let scene = Scene::new("admit-cycle").await;
     let yaml = manifest(
         "cycle",
         60,
@@ -261,11 +240,9 @@ async fn a_cycle_is_admitted_but_caught_by_validate_with_its_path() {
             "{stepName: c, image: busybox, dependsOn: [b]}",
         ],
     );
-    assert_applied(
-        &kubectl_apply(env, &ns, &yaml),
-        "a cycle (CEL cannot see it)",
-    );
-    let cycle = Api::<Workflow>::namespaced(client, &ns)
+    assert_applied(&kubectl_apply(&scene, &yaml), "a cycle (CEL cannot see it)");
+    let cycle = scene
+        .workflows()
         .get("cycle")
         .await
         .expect("read the cycle back");
@@ -287,7 +264,7 @@ async fn a_cycle_is_admitted_but_caught_by_validate_with_its_path() {
 /// and stays below the API server's and etcd's limits once every step has succeeded.
 #[tokio::test]
 async fn a_2000_step_workflow_is_admitted_and_its_finished_status_fits() {
-    let (env, client, ns) = setup("admit-large").await;
+    let scene = Scene::new("admit-large").await;
     // 40-character names, the longest allowed: `step-0007-xxx…x`.
     let name = |i: usize| format!("{:x<40}", format!("step-{i:04}-"));
     let steps: Vec<String> = (0..2000usize)
@@ -305,11 +282,11 @@ async fn a_2000_step_workflow_is_admitted_and_its_finished_status_fits() {
     // Server-side: client-side apply would keep a copy of this 500 KB manifest in an
     // annotation, beyond its 256 KiB limit (true of any manifest that large).
     assert_applied(
-        &kubectl_apply_with(env, &ns, &yaml, &["--server-side"]),
+        &kubectl_apply_with(&scene, &yaml, &["--server-side"]),
         "a 2,000-step workflow",
     );
 
-    let workflows: Api<Workflow> = Api::namespaced(client, &ns);
+    let workflows = scene.workflows();
     let large = workflows.get("large").await.expect("read it back");
     assert_eq!(large.spec.containers.len(), 2000);
     validate(&large.spec).expect("the large workflow is valid");

@@ -6,12 +6,14 @@ mod controller_support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use controller_support::{Scene, step, step_phases, workflow};
+use controller_support::{JobRecorder, step_phases};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kwf_api::{StepPhase, WorkflowPhase};
+use kwf_e2e::fixtures::{step, with_labels, workflow};
+use kwf_e2e::{Scene, metrics};
 use serde_json::json;
 
 const RUN: Duration = Duration::from_secs(90);
@@ -20,10 +22,10 @@ const RUN: Duration = Duration::from_secs(90);
 #[tokio::test]
 async fn seed_example_completes_in_dependency_order() {
     let scene = Scene::new("ctl-seed").await;
-    let controller = scene.controller();
-    let recorder = scene.record_jobs("seed-example").await;
+    let _controller = scene.controller().await;
+    let recorder = JobRecorder::start(&scene, "seed-example").await;
     scene
-        .create(workflow(
+        .create(&workflow(
             "seed-example",
             60,
             vec![
@@ -34,12 +36,7 @@ async fn seed_example_completes_in_dependency_order() {
         ))
         .await;
     let wf = scene
-        .wait_phase(
-            "seed-example",
-            WorkflowPhase::Completed,
-            RUN,
-            &[&controller],
-        )
+        .wait_phase("seed-example", WorkflowPhase::Completed, RUN)
         .await;
     recorder.assert_dependency_order(&wf);
 
@@ -106,10 +103,10 @@ async fn seed_example_completes_in_dependency_order() {
 #[tokio::test]
 async fn diamond_runs_the_join_after_both_branches() {
     let scene = Scene::new("ctl-diamond").await;
-    let controller = scene.controller();
-    let recorder = scene.record_jobs("diamond").await;
+    let controller = scene.controller().await;
+    let recorder = JobRecorder::start(&scene, "diamond").await;
     scene
-        .create(workflow(
+        .create(&workflow(
             "diamond",
             120,
             vec![
@@ -122,29 +119,33 @@ async fn diamond_runs_the_join_after_both_branches() {
         ))
         .await;
     let wf = scene
-        .wait_phase("diamond", WorkflowPhase::Completed, RUN, &[&controller])
+        .wait_phase("diamond", WorkflowPhase::Completed, RUN)
         .await;
     recorder.assert_dependency_order(&wf);
 
     // The controller measured the scheduling latency of the four dependent steps.
-    let addr = controller.metrics_addr().await;
-    let metrics = http_get(&addr, "/metrics").await;
-    let count = metric_value(&metrics, "kwf_step_scheduling_latency_seconds_count")
-        .expect("latency histogram");
-    assert!(count >= 4.0, "{metrics}");
-    assert!(http_get(&addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+    let metrics = controller.metrics().await.expect("scrape /metrics");
+    let count = metrics.value("kwf_step_scheduling_latency_seconds_count");
+    assert!(count >= 4.0, "{metrics:?}");
+    let addr = controller
+        .metrics_addr()
+        .expect("a ready controller's address");
+    let (readiness, _) = metrics::get_status(addr, "/readyz")
+        .await
+        .expect("GET /readyz");
+    assert_eq!(readiness, 200);
 }
 
 /// The five-step DAG of kubeci's design (step-5 after step-1 and step-4).
 #[tokio::test]
 async fn kubeci_five_step_dag() {
     let scene = Scene::new("ctl-kubeci").await;
-    let dir = tempdir(&scene.ns);
-    let controller = scene.controller();
-    let recorder = scene.record_jobs("my-workflow").await;
+    let dir = scene.dir.display();
+    let _controller = scene.controller().await;
+    let recorder = JobRecorder::start(&scene, "my-workflow").await;
     let touch = |n: u32| format!("touch {dir}/file-{n}");
     scene
-        .create(workflow(
+        .create(&workflow(
             "my-workflow",
             60,
             vec![
@@ -161,7 +162,7 @@ async fn kubeci_five_step_dag() {
         ))
         .await;
     let wf = scene
-        .wait_phase("my-workflow", WorkflowPhase::Completed, RUN, &[&controller])
+        .wait_phase("my-workflow", WorkflowPhase::Completed, RUN)
         .await;
     recorder.assert_dependency_order(&wf);
 }
@@ -170,10 +171,10 @@ async fn kubeci_five_step_dag() {
 #[tokio::test]
 async fn jobflow_five_flows() {
     let scene = Scene::new("ctl-jobflow").await;
-    let controller = scene.controller();
-    let recorder = scene.record_jobs("jobflow-example").await;
+    let _controller = scene.controller().await;
+    let recorder = JobRecorder::start(&scene, "jobflow-example").await;
     scene
-        .create(workflow(
+        .create(&workflow(
             "jobflow-example",
             60,
             vec![
@@ -186,12 +187,7 @@ async fn jobflow_five_flows() {
         ))
         .await;
     let wf = scene
-        .wait_phase(
-            "jobflow-example",
-            WorkflowPhase::Completed,
-            RUN,
-            &[&controller],
-        )
+        .wait_phase("jobflow-example", WorkflowPhase::Completed, RUN)
         .await;
     recorder.assert_dependency_order(&wf);
 }
@@ -199,9 +195,9 @@ async fn jobflow_five_flows() {
 #[tokio::test]
 async fn a_failing_step_fails_the_workflow_and_skips_what_follows() {
     let scene = Scene::new("ctl-failing").await;
-    let controller = scene.controller();
+    let _controller = scene.controller().await;
     scene
-        .create(workflow(
+        .create(&workflow(
             "failing",
             60,
             vec![
@@ -212,7 +208,7 @@ async fn a_failing_step_fails_the_workflow_and_skips_what_follows() {
         ))
         .await;
     let wf = scene
-        .wait_phase("failing", WorkflowPhase::Failed, RUN, &[&controller])
+        .wait_phase("failing", WorkflowPhase::Failed, RUN)
         .await;
     let status = wf.status.clone().unwrap();
     let phases = step_phases(&wf);
@@ -220,7 +216,7 @@ async fn a_failing_step_fails_the_workflow_and_skips_what_follows() {
     assert_eq!(phases["flaky"], StepPhase::Failed);
     // Skipped is recorded once the workflow failed; give the next reconcile a moment.
     let wf = scene
-        .wait_for("failing", RUN, &[&controller], "report Skipped", |wf| {
+        .wait_for("failing", RUN, "report Skipped", |wf| {
             step_phases(wf)["report"] == StepPhase::Skipped
         })
         .await;
@@ -263,9 +259,9 @@ async fn a_failing_step_fails_the_workflow_and_skips_what_follows() {
 #[tokio::test]
 async fn a_step_over_its_timeout_fails_the_workflow() {
     let scene = Scene::new("ctl-timeout").await;
-    let controller = scene.controller();
+    let _controller = scene.controller().await;
     scene
-        .create(workflow(
+        .create(&workflow(
             "slow",
             2,
             vec![
@@ -275,12 +271,7 @@ async fn a_step_over_its_timeout_fails_the_workflow() {
         ))
         .await;
     let wf = scene
-        .wait_phase(
-            "slow",
-            WorkflowPhase::Failed,
-            Duration::from_secs(30),
-            &[&controller],
-        )
+        .wait_phase("slow", WorkflowPhase::Failed, Duration::from_secs(30))
         .await;
     let message = wf.status.clone().unwrap().message.unwrap_or_default();
     assert!(
@@ -300,7 +291,7 @@ async fn a_step_over_its_timeout_fails_the_workflow() {
         "failed long after the 2 s timeout"
     );
     scene
-        .wait_for("slow", RUN, &[&controller], "after Skipped", |wf| {
+        .wait_for("slow", RUN, "after Skipped", |wf| {
             step_phases(wf)["after"] == StepPhase::Skipped
         })
         .await;
@@ -309,19 +300,21 @@ async fn a_step_over_its_timeout_fails_the_workflow() {
 #[tokio::test]
 async fn relabeling_a_workflow_cascades_to_its_jobs() {
     let scene = Scene::new("ctl-relabel").await;
-    let controller = scene.controller();
-    let mut wf = workflow(
-        "labelled",
-        120,
-        vec![
-            step("quick", &[], "true"),
-            step("long", &["quick"], "sleep 60"),
-        ],
+    let _controller = scene.controller().await;
+    let wf = with_labels(
+        workflow(
+            "labelled",
+            120,
+            vec![
+                step("quick", &[], "true"),
+                step("long", &["quick"], "sleep 60"),
+            ],
+        ),
+        &[("team", "a"), ("tier", "gold")],
     );
-    wf["metadata"]["labels"] = json!({ "team": "a", "tier": "gold" });
-    scene.create(wf).await;
+    scene.create(&wf).await;
     scene
-        .wait_for("labelled", RUN, &[&controller], "long Running", |wf| {
+        .wait_for("labelled", RUN, "long Running", |wf| {
             step_phases(wf)["long"] == StepPhase::Running
         })
         .await;
@@ -369,7 +362,7 @@ async fn relabeling_a_workflow_cascades_to_its_jobs() {
             tokio::time::Instant::now() < deadline,
             "labels did not cascade: {:?}\n{}",
             jobs.iter().map(labels_of).collect::<Vec<BTreeMap<_, _>>>(),
-            controller.log_tail(30)
+            scene.controller_logs(30)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -378,16 +371,16 @@ async fn relabeling_a_workflow_cascades_to_its_jobs() {
 #[tokio::test]
 async fn deleting_a_workflow_deletes_its_jobs_and_pods() {
     let scene = Scene::new("ctl-delete").await;
-    let controller = scene.controller();
+    let _controller = scene.controller().await;
     scene
-        .create(workflow(
+        .create(&workflow(
             "doomed",
             120,
             vec![step("a", &[], "true"), step("b", &["a"], "sleep 60")],
         ))
         .await;
     scene
-        .wait_for("doomed", RUN, &[&controller], "b Running", |wf| {
+        .wait_for("doomed", RUN, "b Running", |wf| {
             step_phases(wf)["b"] == StepPhase::Running
         })
         .await;
@@ -426,12 +419,12 @@ async fn deleting_a_workflow_deletes_its_jobs_and_pods() {
 #[tokio::test]
 async fn a_spec_change_restarts_the_workflow_with_the_new_spec() {
     let scene = Scene::new("ctl-update").await;
-    let controller = scene.controller();
+    let _controller = scene.controller().await;
     scene
-        .create(workflow("evolving", 120, vec![step("a", &[], "sleep 60")]))
+        .create(&workflow("evolving", 120, vec![step("a", &[], "sleep 60")]))
         .await;
     scene
-        .wait_for("evolving", RUN, &[&controller], "a Running", |wf| {
+        .wait_for("evolving", RUN, "a Running", |wf| {
             step_phases(wf)["a"] == StepPhase::Running
         })
         .await;
@@ -453,7 +446,7 @@ async fn a_spec_change_restarts_the_workflow_with_the_new_spec() {
         .await
         .unwrap();
     let wf = scene
-        .wait_phase("evolving", WorkflowPhase::Completed, RUN, &[&controller])
+        .wait_phase("evolving", WorkflowPhase::Completed, RUN)
         .await;
     assert_eq!(wf.status.clone().unwrap().observed_generation, Some(2));
 
@@ -478,16 +471,16 @@ async fn a_spec_change_restarts_the_workflow_with_the_new_spec() {
 #[tokio::test]
 async fn a_restart_reruns_the_whole_workflow() {
     let scene = Scene::new("ctl-restart").await;
-    let controller = scene.controller();
+    let _controller = scene.controller().await;
     scene
-        .create(workflow(
+        .create(&workflow(
             "again",
             60,
             vec![step("a", &[], "true"), step("b", &["a"], "true")],
         ))
         .await;
     let first = scene
-        .wait_phase("again", WorkflowPhase::Completed, RUN, &[&controller])
+        .wait_phase("again", WorkflowPhase::Completed, RUN)
         .await;
     let first_jobs: BTreeMap<String, String> = job_names_by_step(&first);
 
@@ -498,7 +491,7 @@ async fn a_restart_reruns_the_whole_workflow() {
     )
     .await;
     let wf = scene
-        .wait_for("again", RUN, &[&controller], "rerun Completed", |wf| {
+        .wait_for("again", RUN, "rerun Completed", |wf| {
             let status = wf.status.clone().unwrap_or_default();
             status.run == 1 && status.phase == Some(WorkflowPhase::Completed)
         })
@@ -513,12 +506,12 @@ async fn a_restart_reruns_the_whole_workflow() {
 #[tokio::test]
 async fn a_failed_only_restart_keeps_what_succeeded() {
     let scene = Scene::new("ctl-restart-failed").await;
-    let dir = tempdir(&scene.ns);
-    let controller = scene.controller();
+    let dir = scene.dir.display();
+    let _controller = scene.controller().await;
     // `flaky` fails the first time and succeeds when rerun.
     let flaky = format!("if [ -f {dir}/ran ]; then exit 0; else touch {dir}/ran; exit 5; fi");
     scene
-        .create(workflow(
+        .create(&workflow(
             "partial",
             60,
             vec![
@@ -529,16 +522,10 @@ async fn a_failed_only_restart_keeps_what_succeeded() {
         ))
         .await;
     let failed = scene
-        .wait_for(
-            "partial",
-            RUN,
-            &[&controller],
-            "Failed with last Skipped",
-            |wf| {
-                wf.status.as_ref().and_then(|s| s.phase) == Some(WorkflowPhase::Failed)
-                    && step_phases(wf)["last"] == StepPhase::Skipped
-            },
-        )
+        .wait_for("partial", RUN, "Failed with last Skipped", |wf| {
+            wf.status.as_ref().and_then(|s| s.phase) == Some(WorkflowPhase::Failed)
+                && step_phases(wf)["last"] == StepPhase::Skipped
+        })
         .await;
     let before = job_names_by_step(&failed);
 
@@ -549,7 +536,7 @@ async fn a_failed_only_restart_keeps_what_succeeded() {
     )
     .await;
     let wf = scene
-        .wait_for("partial", RUN, &[&controller], "rerun Completed", |wf| {
+        .wait_for("partial", RUN, "rerun Completed", |wf| {
             let status = wf.status.clone().unwrap_or_default();
             status.run == 1 && status.phase == Some(WorkflowPhase::Completed)
         })
@@ -603,35 +590,4 @@ async fn annotate(scene: &Scene, name: &str, annotations: serde_json::Value) {
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .unwrap();
-}
-
-/// A fresh host directory for steps to share files through (they run as host processes).
-fn tempdir(tag: &str) -> String {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("controller-steps")
-        .join(tag);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.display().to_string()
-}
-
-async fn http_get(addr: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to the metrics server");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
-}
-
-fn metric_value(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }

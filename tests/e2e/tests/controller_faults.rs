@@ -6,36 +6,21 @@ mod controller_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use controller_support::{Scene, Seen, random_below, step, step_phases, workflow};
+use controller_support::{JobRecorder, Seen, random_below, step_phases};
 use kube::ResourceExt;
 use kube::api::DeleteParams;
 use kwf_api::{StepPhase, WorkflowPhase};
-
-/// 20 steps in 5 layers of 4; each step waits for two steps of the layer before.
-fn twenty_steps(sleep: &str) -> Vec<serde_json::Value> {
-    let name = |layer: usize, i: usize| format!("s{layer}-{i}");
-    let mut steps = Vec::new();
-    for layer in 0..5 {
-        for i in 0..4 {
-            let deps: Vec<String> = if layer == 0 {
-                vec![]
-            } else {
-                vec![name(layer - 1, i), name(layer - 1, (i + 1) % 4)]
-            };
-            let deps: Vec<&str> = deps.iter().map(String::as_str).collect();
-            steps.push(step(&name(layer, i), &deps, &format!("sleep {sleep}")));
-        }
-    }
-    steps
-}
+use kwf_e2e::fixtures::{chain, layered, step, workflow};
+use kwf_e2e::{Lease, Scene};
 
 #[tokio::test]
 async fn sigkilled_and_restarted_repeatedly_it_completes_with_one_job_per_step() {
     let scene = Scene::new("ctl-crash").await;
-    let recorder = scene.record_jobs("crashy").await;
-    let mut controller = scene.controller_with(&["--leader-elect=false"], "crash-0");
+    let recorder = JobRecorder::start(&scene, "crashy").await;
+    let mut controller = scene.spawn(scene.controller_command("crash"));
+    // 20 steps in 5 layers of 4; each step waits for two steps of the layer before.
     let wf = scene
-        .create(workflow("crashy", 120, twenty_steps("0.4")))
+        .create(&layered("crashy", 5, 4, 120, "sleep 0.4"))
         .await;
 
     let mut killed_mid_run = 0;
@@ -43,24 +28,21 @@ async fn sigkilled_and_restarted_repeatedly_it_completes_with_one_job_per_step()
         // A random point: 0.3 .. 1.5 s into this life of the controller.
         tokio::time::sleep(Duration::from_millis(300 + random_below(1200))).await;
         controller.kill();
-        let now = scene.workflows().get("crashy").await.unwrap();
+        let now = scene.workflow("crashy").await;
         let done = now.status.as_ref().map_or(0, |s| s.executed_steps().len());
         if done < 20 {
             killed_mid_run += 1;
         }
-        controller = scene.controller_with(&["--leader-elect=false"], &format!("crash-{kill}"));
+        controller
+            .restart()
+            .unwrap_or_else(|e| panic!("restart {kill}: {e:#}"));
     }
     assert!(
         killed_mid_run >= 3,
         "only {killed_mid_run} of 5 kills landed before the workflow finished"
     );
     let done = scene
-        .wait_phase(
-            "crashy",
-            WorkflowPhase::Completed,
-            Duration::from_secs(120),
-            &[&controller],
-        )
+        .wait_phase("crashy", WorkflowPhase::Completed, Duration::from_secs(120))
         .await;
     recorder.assert_dependency_order(&done);
 
@@ -91,9 +73,9 @@ async fn sigkilled_and_restarted_repeatedly_it_completes_with_one_job_per_step()
 #[tokio::test]
 async fn a_job_deleted_by_hand_fails_its_step_with_the_documented_message() {
     let scene = Scene::new("ctl-deleted").await;
-    let controller = scene.controller();
+    let _controller = scene.controller().await;
     scene
-        .create(workflow(
+        .create(&workflow(
             "victim",
             120,
             vec![
@@ -103,13 +85,9 @@ async fn a_job_deleted_by_hand_fails_its_step_with_the_documented_message() {
         ))
         .await;
     let running = scene
-        .wait_for(
-            "victim",
-            Duration::from_secs(60),
-            &[&controller],
-            "long Running",
-            |wf| step_phases(wf)["long"] == StepPhase::Running,
-        )
+        .wait_for("victim", Duration::from_secs(60), "long Running", |wf| {
+            step_phases(wf)["long"] == StepPhase::Running
+        })
         .await;
     let job = running
         .status
@@ -125,12 +103,7 @@ async fn a_job_deleted_by_hand_fails_its_step_with_the_documented_message() {
         .unwrap();
 
     let wf = scene
-        .wait_phase(
-            "victim",
-            WorkflowPhase::Failed,
-            Duration::from_secs(60),
-            &[&controller],
-        )
+        .wait_phase("victim", WorkflowPhase::Failed, Duration::from_secs(60))
         .await;
     let long = wf.status.clone().unwrap().step("long").cloned().unwrap();
     assert_eq!(long.phase, StepPhase::Failed);
@@ -141,66 +114,42 @@ async fn a_job_deleted_by_hand_fails_its_step_with_the_documented_message() {
         "{message}"
     );
     scene
-        .wait_for(
-            "victim",
-            Duration::from_secs(30),
-            &[&controller],
-            "next Skipped",
-            |wf| step_phases(wf)["next"] == StepPhase::Skipped,
-        )
+        .wait_for("victim", Duration::from_secs(30), "next Skipped", |wf| {
+            step_phases(wf)["next"] == StepPhase::Skipped
+        })
         .await;
 }
 
 #[tokio::test]
 async fn two_replicas_never_both_act_and_the_standby_takes_over() {
     let scene = Scene::new("ctl-leader").await;
-    let lease = format!("--lease-namespace={}", scene.ns);
-    let flags = |identity: &'static str| {
-        vec![
-            "--leader-elect=true".to_owned(),
-            "--lease-name=kwf-e2e".to_owned(),
-            lease.clone(),
-            "--lease-duration=4".to_owned(),
-            format!("--identity={identity}"),
-        ]
+    let replica = |identity: &str| {
+        let command = scene
+            .controller_command(identity)
+            .leader_election(Lease {
+                name: "kwf-e2e".to_owned(),
+                namespace: scene.ns.clone(),
+                identity: identity.to_owned(),
+            })
+            .args(["--lease-duration=4"]);
+        scene.spawn(command)
     };
-    let start = |identity: &'static str| {
-        let args = flags(identity);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        scene.controller_with(&args, identity)
-    };
-    let mut replica_a = start("replica-a");
-    let mut replica_b = start("replica-b");
+    let mut replica_a = replica("replica-a");
+    let mut replica_b = replica("replica-b");
 
-    let recorder = scene.record_jobs("contested").await;
+    let recorder = JobRecorder::start(&scene, "contested").await;
     // A chain of 12 steps of 0.5 s: long enough to kill the leader in the middle.
-    let names: Vec<String> = (0..12).map(|i| format!("c{i:02}")).collect();
-    let steps = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            if i == 0 {
-                step(n, &[], "sleep 0.5")
-            } else {
-                step(n, &[names[i - 1].as_str()], "sleep 0.5")
-            }
-        })
-        .collect();
-    scene.create(workflow("contested", 120, steps)).await;
+    scene
+        .create(&chain("contested", 12, 120, "sleep 0.5"))
+        .await;
 
     // Wait for a few steps, then kill whichever replica created them.
     scene
-        .wait_for(
-            "contested",
-            Duration::from_secs(60),
-            &[&replica_a, &replica_b],
-            "3 steps done",
-            |wf| {
-                wf.status
-                    .as_ref()
-                    .is_some_and(|s| s.executed_steps().len() >= 3)
-            },
-        )
+        .wait_for("contested", Duration::from_secs(60), "3 steps done", |wf| {
+            wf.status
+                .as_ref()
+                .is_some_and(|s| s.executed_steps().len() >= 3)
+        })
         .await;
     let early = creators(&recorder.seen());
     assert_eq!(
@@ -223,7 +172,6 @@ async fn two_replicas_never_both_act_and_the_standby_takes_over() {
             "contested",
             WorkflowPhase::Completed,
             Duration::from_secs(90),
-            &[standby],
         )
         .await;
     recorder.assert_dependency_order(&wf);

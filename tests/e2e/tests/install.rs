@@ -10,15 +10,15 @@ use std::process::Command;
 use std::time::Duration;
 
 use install_support::{
-    Release, SYSTEM_NAMESPACE, ServiceAccountController, admin_kubeconfig_in,
-    apply_deploy_manifests, can_i, documented_commands, krew_dir, kubectl, path_of, release,
-    run_ok, scratch, service_account_token, token_kubeconfig, workspace_dir,
+    Release, SYSTEM_NAMESPACE, admin_kubeconfig_in, apply_deploy_manifests, can_i,
+    documented_commands, krew_dir, kubectl, path_of, release, run_ok, scratch,
+    service_account_kubeconfig, start_as_service_account, workspace_dir,
 };
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
-use kwf_api::{LABEL_WORKFLOW, Workflow, WorkflowPhase};
+use kube::api::Api;
+use kwf_api::WorkflowPhase;
+use kwf_e2e::Scene;
 use kwf_testenv::TestEnv;
 
 const RUN: Duration = Duration::from_secs(120);
@@ -131,10 +131,9 @@ async fn the_controller_runs_a_workflow_as_its_service_account_with_least_privil
     }
     wait_for_crd(env).await;
 
-    let ns = env.namespace("install-sa").await;
-    let dir = scratch(&ns);
-    let token = service_account_token(env).await;
-    let kubeconfig = token_kubeconfig(env, &token, &dir);
+    let scene = Scene::new("install-sa").await;
+    let ns = scene.ns.clone();
+    let kubeconfig = service_account_kubeconfig(&scene).await;
 
     // What the controller uses, and nothing next to it.
     let allowed = [
@@ -185,34 +184,32 @@ async fn the_controller_runs_a_workflow_as_its_service_account_with_least_privil
             .current_dir(workspace_dir()),
         "kubectl create -f examples/diamond.yaml",
     );
-    let controller = ServiceAccountController::start(&kubeconfig, &ns, &dir);
-    let client = env.client().await;
-    let wf = wait_completed(&client, &ns, "diamond", &controller).await;
+    let controller = start_as_service_account(&scene, &kubeconfig).await;
+    let wf = scene
+        .wait_phase("diamond", WorkflowPhase::Completed, RUN)
+        .await;
     assert_eq!(
         wf.status.as_ref().and_then(|s| s.progress.as_deref()),
         Some("5/5")
     );
 
     // Its Jobs were created by this replica, which leads on its Lease in kwf-system.
-    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
-    let jobs = jobs
-        .list(&ListParams::default().labels(&format!("{LABEL_WORKFLOW}=diamond")))
-        .await
-        .expect("list Jobs");
-    assert_eq!(jobs.items.len(), 5);
-    for job in &jobs.items {
+    let elected = controller.command().lease().expect("leader election is on");
+    let jobs = scene.jobs_of("diamond").await;
+    assert_eq!(jobs.len(), 5);
+    for job in &jobs {
         assert_eq!(
             job.annotations().get("kwf.dev/created-by"),
-            Some(&controller.identity),
+            Some(&elected.identity),
             "Job {}",
             job.name_any()
         );
     }
-    let leases: Api<Lease> = Api::namespaced(client, SYSTEM_NAMESPACE);
-    let lease = leases.get(&controller.lease).await.expect("the Lease");
+    let leases: Api<Lease> = Api::namespaced(scene.client.clone(), SYSTEM_NAMESPACE);
+    let lease = leases.get(&elected.name).await.expect("the Lease");
     assert_eq!(
         lease.spec.and_then(|s| s.holder_identity),
-        Some(controller.identity.clone())
+        Some(elected.identity.clone())
     );
     // No permission error on the way (events, status, leases).
     let log = controller.log_text();
@@ -256,11 +253,10 @@ async fn install_in_your_cluster_works_as_documented() {
 
     // 3. The first workflow, in the user's current namespace, through kubectl and the installed plugin;
     // the controller runs as its ServiceAccount (the Deployment's Pods cannot run here).
-    let ns = env.namespace("install-doc").await;
-    let dir = scratch(&ns);
-    let kubeconfig = token_kubeconfig(env, &service_account_token(env).await, &dir);
-    let controller = ServiceAccountController::start(&kubeconfig, &ns, &dir);
-    let user_kubeconfig: PathBuf = admin_kubeconfig_in(env, &ns, &dir);
+    let scene = Scene::new("install-doc").await;
+    let kubeconfig = service_account_kubeconfig(&scene).await;
+    let controller = start_as_service_account(&scene, &kubeconfig).await;
+    let user_kubeconfig: PathBuf = admin_kubeconfig_in(env, &scene.ns, &scene.dir);
     let args = documented_args(create, "kubectl ");
     let output = kubectl_with_plugins(env, &root)
         .env("KUBECONFIG", &user_kubeconfig)
@@ -276,11 +272,7 @@ async fn install_in_your_cluster_works_as_documented() {
         String::from_utf8_lossy(&output.stderr),
         controller.log_text()
     );
-    let client = env.client().await;
-    let wf = Api::<Workflow>::namespaced(client, &ns)
-        .get("diamond")
-        .await
-        .expect("the diamond Workflow in the current namespace");
+    let wf = scene.workflow("diamond").await;
     assert_eq!(
         wf.status.and_then(|s| s.phase),
         Some(WorkflowPhase::Completed)
@@ -308,27 +300,4 @@ async fn wait_for_crd(env: &TestEnv) {
             ]),
         "kubectl wait for the Workflow CRD",
     );
-}
-
-async fn wait_completed(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-    controller: &ServiceAccountController,
-) -> Workflow {
-    let api: Api<Workflow> = Api::namespaced(client.clone(), ns);
-    let deadline = tokio::time::Instant::now() + RUN;
-    loop {
-        let wf = api.get(name).await.expect("get the Workflow");
-        if wf.status.as_ref().and_then(|s| s.phase) == Some(WorkflowPhase::Completed) {
-            return wf;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "Workflow {name} did not complete within {RUN:?} under the ServiceAccount; status: {}\ncontroller log:\n{}",
-            serde_json::to_string_pretty(&wf.status).unwrap_or_default(),
-            controller.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

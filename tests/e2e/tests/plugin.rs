@@ -3,60 +3,41 @@
 //! running the workflows (its Jobs run as host processes on the test kubelet).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::ops::Deref;
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{ListParams, ObjectMeta, PostParams};
-use kube::{Api, Client};
-use kwf_api::{LABEL_WORKFLOW, StepPhase, Workflow, label_value};
-use kwf_testenv::{TestEnv, workspace_bin};
+use kube::api::{ObjectMeta, PostParams};
+use kwf_api::{StepPhase, Workflow};
+use kwf_e2e::fixtures::{manifest, step, with_labels, workflow};
+use kwf_e2e::{Controller, Scene, service_account};
+use kwf_testenv::workspace_bin;
 
 /// Longest a single plugin invocation may take (a watch included).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A namespace with its own controller, and a way to run `kubectl workflow ...` in it.
+/// A scene with its own controller, and a way to run `kubectl workflow ...` in its namespace.
 struct Harness {
-    env: &'static TestEnv,
-    client: Client,
-    ns: String,
-    dir: PathBuf,
-    _controller: tokio::process::Child,
+    scene: Scene,
+    _controller: Controller,
+}
+
+impl Deref for Harness {
+    type Target = Scene;
+
+    fn deref(&self) -> &Scene {
+        &self.scene
+    }
 }
 
 impl Harness {
     async fn new(prefix: &str) -> Harness {
-        let env = TestEnv::shared();
-        let client = env.client().await;
-        kwf_e2e::install_crd(&client)
-            .await
-            .expect("install the Workflow CRD");
-        let ns = env.namespace(prefix).await;
-        let dir = std::env::temp_dir().join(format!("kwf-plugin-e2e-{ns}"));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let log = std::fs::File::create(dir.join("controller.log")).expect("controller log");
-        let controller = tokio::process::Command::new(workspace_bin("workflow-controller"))
-            .args([
-                "--namespace",
-                &ns,
-                "--leader-elect=false",
-                "--metrics-addr",
-                "127.0.0.1:0",
-            ])
-            .env("KUBECONFIG", env.kubeconfig())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start workflow-controller");
+        let scene = Scene::new(prefix).await;
+        let controller = scene.controller().await;
         Harness {
-            env,
-            client,
-            ns,
-            dir,
+            scene,
             _controller: controller,
         }
     }
@@ -100,33 +81,14 @@ impl Harness {
         Run::from(args, output)
     }
 
-    fn write(&self, file: &str, yaml: &str) -> String {
-        let path = self.dir.join(file);
-        std::fs::write(&path, yaml).expect("write manifest");
-        path.display().to_string()
+    /// Writes a file into the scene's directory; its path, for a command line.
+    fn write(&self, file: &str, text: &str) -> String {
+        self.scene.write(file, text).display().to_string()
     }
 
-    async fn workflow(&self, name: &str) -> Workflow {
-        Api::<Workflow>::namespaced(self.client.clone(), &self.ns)
-            .get(name)
-            .await
-            .expect("get workflow")
-    }
-
-    async fn jobs(&self, workflow: &str) -> Vec<Job> {
-        let params =
-            ListParams::default().labels(&format!("{LABEL_WORKFLOW}={}", label_value(workflow)));
-        Api::<Job>::namespaced(self.client.clone(), &self.ns)
-            .list(&params)
-            .await
-            .expect("list jobs")
-            .items
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+    /// Writes the workflow's YAML manifest into the scene's directory; its path.
+    fn write_workflow(&self, file: &str, wf: &Workflow) -> String {
+        self.write(file, &manifest(wf))
     }
 }
 
@@ -178,39 +140,19 @@ impl std::fmt::Display for Run {
     }
 }
 
-fn manifest(name: &str, labels: &str, steps: &[(&str, &str, &[&str])]) -> String {
-    let mut yaml =
-        format!("apiVersion: kwf.dev/v1alpha1\nkind: Workflow\nmetadata:\n  name: {name}\n");
-    if !labels.is_empty() {
-        yaml.push_str(&format!("  labels: {labels}\n"));
-    }
-    yaml.push_str("spec:\n  maxStepTimeout: 60\n  containers:\n");
-    for (step, script, deps) in steps {
-        let script = serde_json::Value::from(*script).to_string();
-        yaml.push_str(&format!(
-            "    - stepName: {step}\n      image: busybox\n      command: [\"sh\", \"-c\", {script}]\n"
-        ));
-        if !deps.is_empty() {
-            let deps: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
-            yaml.push_str(&format!("      dependsOn: [{}]\n", deps.join(", ")));
-        }
-    }
-    yaml
-}
-
 #[tokio::test]
 async fn create_watch_exits_zero_when_the_workflow_completes_and_one_when_it_fails() {
     let h = Harness::new("plugin-create").await;
-    let good = h.write(
+    let good = h.write_workflow(
         "good.yaml",
-        &manifest(
+        &workflow(
             "good",
-            "",
-            &[
-                ("fetch", "echo fetch", &[]),
-                ("build", "echo build", &["fetch"]),
-                ("test", "echo test", &["fetch"]),
-                ("ship", "echo ship", &["build", "test"]),
+            60,
+            vec![
+                step("fetch", &[], "echo fetch"),
+                step("build", &["fetch"], "echo build"),
+                step("test", &["fetch"], "echo test"),
+                step("ship", &["build", "test"], "echo ship"),
             ],
         ),
     );
@@ -243,14 +185,14 @@ async fn create_watch_exits_zero_when_the_workflow_completes_and_one_when_it_fai
         "{run}"
     );
 
-    let bad = h.write(
+    let bad = h.write_workflow(
         "bad.yaml",
-        &manifest(
+        &workflow(
             "bad",
-            "",
-            &[
-                ("boom", "echo boom; exit 3", &[]),
-                ("after", "true", &["boom"]),
+            60,
+            vec![
+                step("boom", &[], "echo boom; exit 3"),
+                step("after", &["boom"], "true"),
             ],
         ),
     );
@@ -267,7 +209,10 @@ async fn create_watch_exits_zero_when_the_workflow_completes_and_one_when_it_fai
     );
 
     // The server dry run validates without creating.
-    let dry = h.write("dry.yaml", &manifest("dry", "", &[("a", "true", &[])]));
+    let dry = h.write_workflow(
+        "dry.yaml",
+        &workflow("dry", 60, vec![step("a", &[], "true")]),
+    );
     let run = h.plugin(&["create", "-f", &dry, "--dry-run=server"]).await;
     run.expect_code(0);
     assert!(
@@ -275,24 +220,21 @@ async fn create_watch_exits_zero_when_the_workflow_completes_and_one_when_it_fai
             .contains("workflow.kwf.dev/dry created (server dry run)"),
         "{run}"
     );
-    let dry_exists = Api::<Workflow>::namespaced(h.client.clone(), &h.ns)
-        .get_opt("dry")
-        .await
-        .expect("get");
+    let dry_exists = h.workflows().get_opt("dry").await.expect("get");
     assert!(dry_exists.is_none(), "a dry run created the workflow");
 }
 
 #[tokio::test]
 async fn graph_shows_the_live_state_and_follows_it_to_the_end() {
     let h = Harness::new("plugin-graph").await;
-    let file = h.write(
+    let file = h.write_workflow(
         "live.yaml",
-        &manifest(
+        &workflow(
             "live",
-            "",
-            &[
-                ("slow", "sleep 4; echo done", &[]),
-                ("next", "echo next", &["slow"]),
+            60,
+            vec![
+                step("slow", &[], "sleep 4; echo done"),
+                step("next", &["slow"], "echo next"),
             ],
         ),
     );
@@ -340,15 +282,15 @@ async fn restart_failed_reruns_only_what_failed() {
         "test -f {0} || {{ touch {0}; echo first try fails; exit 1; }}",
         marker.display()
     );
-    let file = h.write(
+    let file = h.write_workflow(
         "flaky.yaml",
-        &manifest(
+        &workflow(
             "flaky",
-            "",
-            &[
-                ("first", "echo first", &[]),
-                ("flaky", &flaky, &["first"]),
-                ("last", "echo last", &["flaky"]),
+            60,
+            vec![
+                step("first", &[], "echo first"),
+                step("flaky", &["first"], &flaky),
+                step("last", &["flaky"], "echo last"),
             ],
         ),
     );
@@ -383,7 +325,7 @@ async fn restart_failed_reruns_only_what_failed() {
         status.step("first").and_then(|s| s.job_name.clone()),
         Some(first_job.clone())
     );
-    let jobs = h.jobs("flaky").await;
+    let jobs = h.jobs_of("flaky").await;
     let first_jobs = jobs
         .iter()
         .filter(|j| j.metadata.name.as_deref() == Some(first_job.as_str()))
@@ -405,12 +347,15 @@ async fn restart_failed_reruns_only_what_failed() {
 #[tokio::test]
 async fn relabel_reaches_the_jobs() {
     let h = Harness::new("plugin-relabel").await;
-    let file = h.write(
+    let file = h.write_workflow(
         "labels.yaml",
-        &manifest(
-            "labels",
-            "{team: data, tier: silver}",
-            &[("a", "echo a", &[]), ("b", "echo b", &["a"])],
+        &with_labels(
+            workflow(
+                "labels",
+                60,
+                vec![step("a", &[], "echo a"), step("b", &["a"], "echo b")],
+            ),
+            &[("team", "data"), ("tier", "silver")],
         ),
     );
     h.plugin(&["create", "-f", &file, "--watch"])
@@ -441,7 +386,7 @@ async fn relabel_reaches_the_jobs() {
         run.stdout.contains("workflow.kwf.dev/labels labeled"),
         "{run}"
     );
-    let jobs = h.jobs("labels").await;
+    let jobs = h.jobs_of("labels").await;
     assert_eq!(jobs.len(), 2);
     for job in &jobs {
         let labels: BTreeMap<String, String> = job.metadata.labels.clone().unwrap_or_default();
@@ -468,14 +413,14 @@ async fn relabel_reaches_the_jobs() {
 #[tokio::test]
 async fn logs_show_each_steps_output_in_dependency_order() {
     let h = Harness::new("plugin-logs").await;
-    let file = h.write(
+    let file = h.write_workflow(
         "logs.yaml",
-        &manifest(
+        &workflow(
             "logs",
-            "",
-            &[
-                ("second", "echo hello-from-second", &["first"]),
-                ("first", "echo hello-from-first; echo line-two", &[]),
+            60,
+            vec![
+                step("second", &["first"], "echo hello-from-second"),
+                step("first", &[], "echo hello-from-first; echo line-two"),
             ],
         ),
     );
@@ -564,10 +509,7 @@ async fn errors_are_one_line_that_says_what_to_do() {
             .contains("nothing was created"),
         "{run}"
     );
-    let created = Api::<Workflow>::namespaced(h.client.clone(), &h.ns)
-        .get_opt("invalid")
-        .await
-        .expect("get");
+    let created = h.workflows().get_opt("invalid").await.expect("get");
     assert!(created.is_none());
 
     // validate is offline: a kubeconfig that does not exist is never read.
@@ -581,7 +523,10 @@ async fn errors_are_one_line_that_says_what_to_do() {
     run.expect_code(1);
     assert!(run.stdout.contains("nope"), "{run}");
     assert!(run.error_line().contains("is invalid"), "{run}");
-    let good = h.write("valid.yaml", &manifest("valid", "", &[("a", "true", &[])]));
+    let good = h.write_workflow(
+        "valid.yaml",
+        &workflow("valid", 60, vec![step("a", &[], "true")]),
+    );
     let run = h
         .plugin_with(
             &["validate", "-f", &good],
@@ -631,10 +576,7 @@ async fn errors_are_one_line_that_says_what_to_do() {
     run.expect_code(0);
 
     // Forbidden: a ServiceAccount token without any RBAC.
-    let kubeconfig = h.write(
-        "sa-kubeconfig",
-        &service_account_kubeconfig(&h, "nobody").await,
-    );
+    let kubeconfig = service_account_kubeconfig(&h, "nobody").await;
     let run = h
         .plugin_with(
             &["graph", "x", "-n", &h.ns],
@@ -651,9 +593,8 @@ async fn errors_are_one_line_that_says_what_to_do() {
     );
 }
 
-/// A kubeconfig that authenticates as ServiceAccount `name` (no Role bound) with a short-lived token.
+/// A kubeconfig that authenticates as a new ServiceAccount `name` with no Role bound; its path.
 async fn service_account_kubeconfig(h: &Harness, name: &str) -> String {
-    let accounts: Api<ServiceAccount> = Api::namespaced(h.client.clone(), &h.ns);
     let account = ServiceAccount {
         metadata: ObjectMeta {
             name: Some(name.into()),
@@ -661,35 +602,13 @@ async fn service_account_kubeconfig(h: &Harness, name: &str) -> String {
         },
         ..Default::default()
     };
-    accounts
+    h.api::<ServiceAccount>()
         .create(&PostParams::default(), &account)
         .await
         .expect("create service account");
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            expiration_seconds: Some(600),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let token = accounts
-        .create_token_request(name, &PostParams::default(), &request)
+    let path = h.dir.join(format!("{name}.kubeconfig"));
+    service_account::write_kubeconfig(&h.client, h.env.kubeconfig(), &h.ns, name, &path)
         .await
-        .expect("token request")
-        .status
-        .expect("token status")
-        .token;
-    let admin = kube::config::Kubeconfig::read_from(h.env.kubeconfig()).expect("admin kubeconfig");
-    let cluster = admin
-        .clusters
-        .first()
-        .and_then(|c| c.cluster.clone())
-        .expect("cluster");
-    let server = cluster.server.expect("server");
-    let ca = cluster.certificate_authority.expect("CA path");
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: sa\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\n\
-         users:\n- name: {name}\n  user:\n    token: {token}\ncontexts:\n- name: sa\n  context:\n    cluster: sa\n    user: {name}\n\
-         current-context: sa\n"
-    )
+        .expect("a kubeconfig for the service account");
+    path.display().to_string()
 }

@@ -65,8 +65,8 @@ async fn wait_phase(workflows: &Api<Workflow>, name: &str, phase: WorkflowPhase)
         let current = wf
             .as_ref()
             .and_then(|wf| wf.status.as_ref())
-            .and_then(|s| s.phase.clone());
-        if current == Some(phase.clone()) {
+            .and_then(|s| s.phase);
+        if current == Some(phase) {
             return wf.expect("present");
         }
         assert!(

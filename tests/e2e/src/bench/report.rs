@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::scrape::{self, Samples};
 use super::{Scale, Setup, procfs};
+use crate::metrics::{self, Samples};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -69,6 +69,15 @@ impl CpuShare {
     }
 }
 
+/// The value at quantile `q` (0..=1) of sorted values, by nearest rank; None when empty.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
 /// p50, p99 and max of a set of latencies in milliseconds.
 #[derive(Debug, Default, Clone)]
 pub struct Latencies {
@@ -83,8 +92,8 @@ impl Latencies {
     pub fn of(sorted_ms: Vec<f64>) -> Latencies {
         Latencies {
             count: sorted_ms.len(),
-            p50: scrape::quantile(&sorted_ms, 0.5),
-            p99: scrape::quantile(&sorted_ms, 0.99),
+            p50: quantile(&sorted_ms, 0.5),
+            p99: quantile(&sorted_ms, 0.99),
             max: sorted_ms.last().copied(),
         }
     }
@@ -150,8 +159,10 @@ impl ApiCost {
             .into_iter()
             .filter(|(_, count)| *count > 0.0)
             .map(|(labels, count)| {
-                let verb = scrape::label(&labels, "verb").unwrap_or("?").to_owned();
-                let resource = scrape::label(&labels, "resource").unwrap_or("*").to_owned();
+                let verb = metrics::label(&labels, "verb").unwrap_or("?").to_owned();
+                let resource = metrics::label(&labels, "resource")
+                    .unwrap_or("*")
+                    .to_owned();
                 (verb, resource, count)
             })
             .collect();
@@ -683,5 +694,15 @@ mod tests {
                 .text()
                 .contains("no dependent pair")
         );
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&values, 0.5), Some(50.0));
+        assert_eq!(quantile(&values, 0.99), Some(99.0));
+        assert_eq!(quantile(&values, 1.0), Some(100.0));
+        assert_eq!(quantile(&[3.0], 0.99), Some(3.0));
+        assert_eq!(quantile(&[], 0.5), None);
     }
 }

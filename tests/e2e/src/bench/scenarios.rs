@@ -5,12 +5,15 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::{Client, Resource};
 use kwf_api::Workflow;
 
-use super::controller::Controller;
+use crate::controller::Controller;
+use crate::namespace;
+
+use super::measured;
 use super::report::{ApiCost, CpuShare, Huge, Latencies, LatencyRun, Render, Rest, Throughput};
 use super::workloads::{self, EndWatch};
 use super::{Scale, Setup, procfs};
@@ -19,8 +22,8 @@ use super::{Scale, Setup, procfs};
 const KUBELET_THREADS: &str = "kwf-testenv";
 
 pub async fn latency(setup: &Setup, scale: &Scale, client: &Client) -> anyhow::Result<LatencyRun> {
-    let ns = namespace(client, "bench-latency").await?;
-    let controller = start_controller(setup, &ns, "latency").await?;
+    let ns = namespace::fresh(client, "bench-latency").await?;
+    let controller = measured::start(setup, &ns, "latency").await?;
     let api: Api<Workflow> = Api::namespaced(client.clone(), &ns);
     let ends = EndWatch::start(client, &ns).await?;
     let cpu = CpuMeter::start(&controller);
@@ -38,14 +41,14 @@ pub async fn latency(setup: &Setup, scale: &Scale, client: &Client) -> anyhow::R
         completed: ended.completed.len(),
         failures: ended.failed.values().take(3).cloned().collect(),
         wall,
-        latencies: Latencies::of(controller.logged_latencies_ms()),
+        latencies: Latencies::of(measured::logged_latencies_ms(&controller)),
         cpu,
     })
 }
 
 pub async fn huge(setup: &Setup, scale: &Scale, client: &Client) -> anyhow::Result<Huge> {
-    let ns = namespace(client, "bench-huge").await?;
-    let controller = start_controller(setup, &ns, "huge").await?;
+    let ns = namespace::fresh(client, "bench-huge").await?;
+    let controller = measured::start(setup, &ns, "huge").await?;
     let api: Api<Workflow> = Api::namespaced(client.clone(), &ns);
     let ends = EndWatch::start(client, &ns).await?;
     let before = controller.metrics().await?;
@@ -81,7 +84,7 @@ pub async fn huge(setup: &Setup, scale: &Scale, client: &Client) -> anyhow::Resu
         reconciles,
         mean_reconcile: Duration::from_secs_f64(reconcile_seconds / reconciles.max(1.0)),
         cpu_per_reconcile: Duration::from_secs_f64(cpu.controller / reconciles.max(1.0)),
-        latencies: Latencies::of(controller.logged_latencies_ms()),
+        latencies: Latencies::of(measured::logged_latencies_ms(&controller)),
         render,
         cpu,
     })
@@ -92,8 +95,8 @@ pub async fn throughput(
     scale: &Scale,
     client: &Client,
 ) -> anyhow::Result<Throughput> {
-    let ns = namespace(client, "bench-throughput").await?;
-    let controller = start_controller(setup, &ns, "throughput").await?;
+    let ns = namespace::fresh(client, "bench-throughput").await?;
+    let mut controller = measured::start(setup, &ns, "throughput").await?;
     let api: Api<Workflow> = Api::namespaced(client.clone(), &ns);
     let ends = EndWatch::start(client, &ns).await?;
     let before = controller.metrics().await?;
@@ -110,15 +113,15 @@ pub async fn throughput(
         .map_or(started.elapsed(), |last| last.duration_since(started));
     let timed_out = ended.count() < scale.workflows;
     let cpu = cpu.stop(&controller);
-    let peak_rss = controller.memory().peak_rss;
+    let peak_rss = measured::memory(&controller).peak_rss;
     let metrics = controller.metrics().await?.since(&before);
     let steps = metrics.value("kwf_jobs_created_total");
-    let latencies = Latencies::of(controller.logged_latencies_ms());
+    let latencies = Latencies::of(measured::logged_latencies_ms(&controller));
 
     // At rest: the watches have settled; what stays is the cost of the cached objects.
     tokio::time::sleep(Duration::from_secs(10)).await;
     let rest = Rest {
-        rss: controller.memory().rss,
+        rss: measured::memory(&controller).rss,
         workflows: count::<Workflow>(client, &ns).await?,
         jobs: count::<Job>(client, &ns).await?,
         pods: count::<Pod>(client, &ns).await?,
@@ -138,17 +141,6 @@ pub async fn throughput(
         rest,
         cpu,
     })
-}
-
-async fn start_controller(setup: &Setup, ns: &str, tag: &str) -> anyhow::Result<Controller> {
-    Controller::start(
-        &setup.controller,
-        &setup.kubeconfig,
-        ns,
-        &setup.controller_args,
-        setup.log_dir.join(format!("controller-{tag}.log")),
-    )
-    .await
 }
 
 /// The plugin's `graph` of the finished workflow, run 5 times: the median wall time of the
@@ -197,35 +189,6 @@ where
     Ok(api.list_metadata(&ListParams::default()).await?.items.len())
 }
 
-/// A fresh namespace `<prefix>-<n>`, usable once its `default` ServiceAccount exists.
-async fn namespace(client: &Client, prefix: &str) -> anyhow::Result<String> {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() % 1_000_000);
-    let name = format!("{prefix}-{stamp}");
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    namespaces
-        .create(&PostParams::default(), &namespace)
-        .await?;
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !matches!(accounts.get_opt("default").await, Ok(Some(_))) {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "namespace {name} got no default ServiceAccount within 30 s (is kube-controller-manager running?)"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(name)
-}
-
 /// CPU seconds of every part, between start and stop.
 struct CpuMeter {
     before: [f64; 7],
@@ -267,7 +230,7 @@ fn sample(controller: &Controller) -> [f64; 7] {
     let kubelet = procfs::threads_cpu_seconds(KUBELET_THREADS);
     let me = procfs::cpu_seconds(std::process::id()).unwrap_or(0.0);
     [
-        controller.cpu_seconds(),
+        measured::cpu_seconds(controller),
         sum("kube-apiserver"),
         sum("etcd"),
         sum("kube-controller-manager"),

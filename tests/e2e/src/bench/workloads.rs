@@ -1,6 +1,7 @@
 //! The workflows the benchmark runs, how they are submitted, and how their ends are awaited.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt, stream};
@@ -8,80 +9,32 @@ use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use kwf_api::{Workflow, WorkflowPhase};
-use serde_json::{Value, json};
 
-/// A step that runs `sh -c true` (the process kubelet ignores the image).
-fn step(name: &str, deps: &[String]) -> Value {
-    json!({
-        "stepName": name,
-        "image": "busybox",
-        "command": ["sh", "-c", "true"],
-        "dependsOn": deps,
-    })
-}
+use crate::fixtures;
+use crate::watch::{self, Change};
 
-fn workflow(name: &str, steps: Vec<Value>) -> Workflow {
-    let value = json!({
-        "apiVersion": "kwf.dev/v1alpha1",
-        "kind": "Workflow",
-        "metadata": { "name": name },
-        "spec": { "maxStepTimeout": -1, "containers": steps },
-    });
-    serde_json::from_value(value).expect("the benchmark's workflows match the Workflow type")
-}
+/// `spec.maxStepTimeout` of the benchmark's workflows: no limit (a slow run must end, not fail).
+const NO_TIMEOUT: i64 = -1;
+
+/// What every benchmark step runs: nothing, so the figures are the controller's and the
+/// control plane's.
+const SCRIPT: &str = "true";
 
 /// Five steps: a diamond (a -> b, c -> d) plus a tail (d -> e).
 pub fn diamond_with_tail(name: &str) -> Workflow {
-    let deps = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-    workflow(
-        name,
-        vec![
-            step("a", &[]),
-            step("b", &deps(&["a"])),
-            step("c", &deps(&["a"])),
-            step("d", &deps(&["b", "c"])),
-            step("e", &deps(&["d"])),
-        ],
-    )
+    fixtures::diamond_with_tail(name, NO_TIMEOUT, SCRIPT)
 }
 
-/// `steps` steps in layers of `width`; each step after the first layer depends on two steps of
-/// the layer before (its own position and the next).
+/// `steps` steps (rounded down to whole layers, at least one) in layers of `width`; each step
+/// after the first layer depends on two steps of the layer before.
 pub fn layered(name: &str, steps: usize, width: usize) -> Workflow {
     let width = width.max(1);
-    let step_name = |i: usize| format!("l{}-s{}", i / width, i % width);
-    let steps = (0..steps)
-        .map(|i| {
-            let deps = if i < width {
-                Vec::new()
-            } else {
-                let layer_start = (i / width - 1) * width;
-                let position = i % width;
-                let mut deps = vec![step_name(layer_start + position)];
-                if width > 1 {
-                    deps.push(step_name(layer_start + (position + 1) % width));
-                }
-                deps
-            };
-            step(&step_name(i), &deps)
-        })
-        .collect();
-    workflow(name, steps)
+    fixtures::layered(name, (steps / width).max(1), width, NO_TIMEOUT, SCRIPT)
 }
 
 /// A chain of `length` steps, each depending on the one before: `length - 1` dependent pairs.
 pub fn chain(name: &str, length: usize) -> Workflow {
-    let steps = (0..length)
-        .map(|i| {
-            let deps = if i == 0 {
-                Vec::new()
-            } else {
-                vec![format!("s{}", i - 1)]
-            };
-            step(&format!("s{i}"), &deps)
-        })
-        .collect();
-    workflow(name, steps)
+    fixtures::chain(name, length, NO_TIMEOUT, SCRIPT)
 }
 
 /// Creates the workflows, at most `parallel` requests in flight.
@@ -121,51 +74,37 @@ impl Ends {
 /// A watch on the namespace's Workflows, started before they are submitted, that notes when
 /// each one reaches Completed or Failed.
 pub struct EndWatch {
-    handle: tokio::task::JoinHandle<()>,
-    ends: std::sync::Arc<std::sync::Mutex<Ends>>,
+    _follow: watch::Follow,
+    ends: Arc<Mutex<Ends>>,
 }
 
 impl EndWatch {
     pub async fn start(client: &Client, namespace: &str) -> anyhow::Result<EndWatch> {
         let api: Api<Workflow> = Api::namespaced(client.clone(), namespace);
-        let ends: std::sync::Arc<std::sync::Mutex<Ends>> = Default::default();
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let ends: Arc<Mutex<Ends>> = Arc::default();
         let noted = ends.clone();
-        let handle = tokio::spawn(async move {
-            let mut ready = Some(ready_tx);
-            let mut events = std::pin::pin!(watcher(api, watcher::Config::default()));
-            while let Some(event) = events.next().await {
-                let Ok(event) = event else { continue };
-                let wf = match event {
-                    watcher::Event::InitDone => {
-                        if let Some(tx) = ready.take() {
-                            let _ = tx.send(());
-                        }
-                        continue;
-                    }
-                    watcher::Event::Apply(wf) | watcher::Event::InitApply(wf) => wf,
-                    watcher::Event::Delete(_) | watcher::Event::Init => continue,
-                };
-                let status = wf.status.as_ref();
-                let mut ends = noted.lock().unwrap_or_else(|p| p.into_inner());
-                match status.and_then(|s| s.phase) {
-                    Some(WorkflowPhase::Completed) => {
-                        ends.completed
-                            .entry(wf.name_any())
-                            .or_insert_with(Instant::now);
-                    }
-                    Some(WorkflowPhase::Failed) => {
-                        let message = status.and_then(|s| s.message.clone()).unwrap_or_default();
-                        ends.failed.entry(wf.name_any()).or_insert(message);
-                    }
-                    _ => {}
+        let follow = watch::follow(api, watcher::Config::default(), move |change| {
+            let Change::Applied(wf) = change else { return };
+            let status = wf.status.as_ref();
+            let mut ends = noted.lock().unwrap_or_else(|p| p.into_inner());
+            match status.and_then(|s| s.phase) {
+                Some(WorkflowPhase::Completed) => {
+                    ends.completed
+                        .entry(wf.name_any())
+                        .or_insert_with(Instant::now);
                 }
+                Some(WorkflowPhase::Failed) => {
+                    let message = status.and_then(|s| s.message.clone()).unwrap_or_default();
+                    ends.failed.entry(wf.name_any()).or_insert(message);
+                }
+                _ => {}
             }
-        });
-        tokio::time::timeout(Duration::from_secs(30), ready_rx)
-            .await
-            .map_err(|_| anyhow::anyhow!("the Workflow watch did not start within 30 s"))??;
-        Ok(EndWatch { handle, ends })
+        })
+        .await?;
+        Ok(EndWatch {
+            _follow: follow,
+            ends,
+        })
     }
 
     /// Waits until `expected` workflows ended or `deadline` passed; returns what ended.
@@ -182,42 +121,16 @@ impl EndWatch {
     }
 }
 
-impl Drop for EndWatch {
-    fn drop(&mut self) {
-        self.handle.abort();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_shapes_are_valid_workflows() {
-        for wf in [
-            diamond_with_tail("d"),
-            layered("l", 2000, 50),
-            layered("one-wide", 3, 1),
-            chain("c", 51),
-        ] {
-            kwf_api::validate(&wf.spec).unwrap_or_else(|e| panic!("{}: {e}", wf.name_any()));
-        }
-    }
-
-    #[test]
-    fn layers_depend_on_two_steps_of_the_layer_before() {
-        let wf = layered("l", 150, 50);
-        assert_eq!(wf.spec.containers.len(), 150);
-        let last = &wf.spec.containers[149];
-        assert_eq!(last.step_name, "l2-s49");
-        assert_eq!(last.depends_on, ["l1-s49", "l1-s0"]);
-        assert!(wf.spec.containers[49].depends_on.is_empty());
-    }
-
-    #[test]
-    fn a_chain_has_one_dependent_pair_per_step_but_the_first() {
-        let wf = chain("c", 51);
-        let pairs: usize = wf.spec.containers.iter().map(|s| s.depends_on.len()).sum();
-        assert_eq!(pairs, 50);
+    fn the_sizes_are_the_requested_ones() {
+        assert_eq!(layered("l", 2000, 50).spec.containers.len(), 2000);
+        assert_eq!(layered("l", 30, 10).spec.containers.len(), 30);
+        assert_eq!(diamond_with_tail("d").spec.containers.len(), 5);
+        assert_eq!(chain("c", 51).spec.containers.len(), 51);
+        assert_eq!(chain("c", 51).spec.max_step_timeout, -1);
     }
 }

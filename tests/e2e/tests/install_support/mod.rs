@@ -4,17 +4,13 @@
 #![allow(dead_code)]
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{Api, PostParams};
 use kube::config::Kubeconfig;
+use kwf_e2e::{Controller, Lease, Scene, service_account};
 use kwf_testenv::{TestEnv, workspace_bin};
-use serde_json::json;
 
 /// Namespace and ServiceAccount of the controller in controller/deploy.
 pub const SYSTEM_NAMESPACE: &str = "kwf-system";
@@ -150,46 +146,18 @@ pub fn apply_deploy_manifests(env: &TestEnv) -> Output {
     )
 }
 
-/// A token of kwf-system/workflow-controller from the TokenRequest API.
-pub async fn service_account_token(env: &TestEnv) -> String {
-    let accounts: Api<ServiceAccount> = Api::namespaced(env.client().await, SYSTEM_NAMESPACE);
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            expiration_seconds: Some(3600),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    accounts
-        .create_token_request(SERVICE_ACCOUNT, &PostParams::default(), &request)
-        .await
-        .expect("TokenRequest for kwf-system/workflow-controller")
-        .status
-        .expect("a token in the TokenRequest status")
-        .token
-}
-
-/// Writes a kubeconfig for the test cluster that authenticates with `token` (the admin's cluster entry,
-/// a token user) and returns its path.
-pub fn token_kubeconfig(env: &TestEnv, token: &str, dir: &Path) -> PathBuf {
-    let admin = Kubeconfig::read_from(env.kubeconfig()).expect("admin kubeconfig");
-    let cluster = admin
-        .clusters
-        .first()
-        .expect("a cluster in the admin kubeconfig");
-    let config = json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [cluster],
-        "users": [{ "name": SERVICE_ACCOUNT, "user": { "token": token } }],
-        "contexts": [{
-            "name": SERVICE_ACCOUNT,
-            "context": { "cluster": cluster.name, "user": SERVICE_ACCOUNT },
-        }],
-        "current-context": SERVICE_ACCOUNT,
-    });
-    let path = dir.join("service-account.kubeconfig");
-    std::fs::write(&path, config.to_string()).expect("write the kubeconfig");
+/// A kubeconfig in the scene's directory that authenticates as kwf-system/workflow-controller.
+pub async fn service_account_kubeconfig(scene: &Scene) -> PathBuf {
+    let path = scene.dir.join("service-account.kubeconfig");
+    service_account::write_kubeconfig(
+        &scene.client,
+        scene.env.kubeconfig(),
+        SYSTEM_NAMESPACE,
+        SERVICE_ACCOUNT,
+        &path,
+    )
+    .await
+    .expect("a kubeconfig for kwf-system/workflow-controller");
     path
 }
 
@@ -243,54 +211,19 @@ pub fn can_i(
     }
 }
 
-/// The controller binary out of cluster as the ServiceAccount, on one namespace, with leader election on
-/// a Lease in kwf-system; killed when dropped.
-pub struct ServiceAccountController {
-    child: Child,
-    pub log: PathBuf,
-    pub identity: String,
-    pub lease: String,
-}
-
-impl ServiceAccountController {
-    pub fn start(kubeconfig: &Path, namespace: &str, dir: &Path) -> ServiceAccountController {
-        let log = dir.join("controller.log");
-        let out = File::create(&log).expect("controller log");
-        let err = out.try_clone().expect("controller log");
+/// The controller out of cluster as the ServiceAccount of `kubeconfig`, on the scene's namespace,
+/// with leader election on a Lease in kwf-system; ready when this returns.
+pub async fn start_as_service_account(scene: &Scene, kubeconfig: &Path) -> Controller {
+    let command = scene
+        .controller_command("service-account")
+        .kubeconfig(kubeconfig)
         // A Lease of its own: a controller killed by an earlier run holds the default one until it expires.
-        let lease = format!("workflow-controller-{namespace}");
-        let identity = format!("install-test-{namespace}");
-        let child = Command::new(workspace_bin("workflow-controller"))
-            .env_remove("KUBECONFIG")
-            .env("RUST_LOG", "info,workflow_controller=debug")
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(["--namespace", namespace, "--metrics-addr", "127.0.0.1:0"])
-            .args(["--leader-elect=true", "--lease-namespace", SYSTEM_NAMESPACE])
-            .args(["--lease-name", &lease, "--identity", &identity])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start workflow-controller");
-        ServiceAccountController {
-            child,
-            log,
-            identity,
-            lease,
-        }
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for ServiceAccountController {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        .leader_election(Lease {
+            name: format!("workflow-controller-{}", scene.ns),
+            namespace: SYSTEM_NAMESPACE.to_owned(),
+            identity: format!("install-test-{}", scene.ns),
+        });
+    scene.start(command).await
 }
 
 /// The shell commands of a Markdown section (`## title` up to the next `## `), from its ```sh blocks.
