@@ -386,8 +386,9 @@ impl PrivateContainerd {
         let text = format!(
             "version = 2\nroot = {root:?}\nstate = {state:?}\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
              [grpc]\n  address = {socket:?}\n[ttrpc]\n  address = {ttrpc:?}\n[debug]\n  address = \"\"\n\
-             [metrics]\n  address = \"\"\n",
+             [metrics]\n  address = \"\"\n[plugins.\"io.containerd.internal.v1.opt\"]\n  path = {opt:?}\n",
             root = dir.join("root"),
+            opt = dir.join("opt"),
             state = dir.join("state"),
             ttrpc = dir.join("containerd.sock.ttrpc"),
         );
