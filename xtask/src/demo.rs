@@ -1,13 +1,14 @@
 //! `cargo xtask demo`: kwf end to end on the embedded control plane, for someone without a
-//! cluster. Starts the control plane (unless it runs), installs the CRD, runs the controller,
-//! and drives `kubectl workflow` through the real kubectl, echoing each command it types.
+//! cluster. Starts the control plane (unless it runs), installs the CRD, empties the demo's
+//! namespace, runs the controller (the e2e tests' runner), and drives `kubectl workflow` through
+//! the real kubectl, echoing each command it types.
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
+use kwf_e2e::{Controller, ControllerCommand};
 use kwf_testenv::state::{self, State};
 
 use crate::cargo;
@@ -37,11 +38,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let dir = state::default_dir();
     let was_running = State::running(&dir).is_some();
+    step("starting the control plane (the first run builds it from the upstream Go modules)");
     let plane = testenv::up(&dir)?;
-    let demo = Demo::new(&workspace, &target_bin, &plane)?;
+    let mut demo = Demo::new(&workspace, &target_bin, &plane)?;
     let outcome = demo.play();
     let path_prefix = demo.path_prefix();
-    demo.stop_controller();
+    demo.controller.stop();
     if args.keep || was_running {
         eprintln!(
             "\nThe control plane is still up. Try it yourself:\n  export KUBECONFIG={}\n  export PATH={}:$PATH\n  \
@@ -63,59 +65,52 @@ struct Demo {
     kubeconfig: PathBuf,
     bin_dir: PathBuf,
     target_bin: PathBuf,
-    controller: Option<Child>,
+    controller: Controller,
 }
 
 impl Demo {
+    /// Installs the CRD, makes the demo's namespace afresh and starts the controller on every
+    /// namespace, through the e2e harness (one runner for tests, bench and demo).
     fn new(workspace: &Path, target_bin: &Path, plane: &State) -> anyhow::Result<Demo> {
-        let target_bin = target_bin.to_path_buf();
-        let mut paths = vec![target_bin.clone(), plane.bin_dir.clone()];
+        let mut paths = vec![target_bin.to_path_buf(), plane.bin_dir.clone()];
         paths.extend(std::env::split_paths(
             &std::env::var_os("PATH").unwrap_or_default(),
         ));
         let path = std::env::join_paths(paths).context("cannot build PATH for the demo")?;
-        let log_path = plane.log_dir.join("demo-controller.log");
-        let log = File::create(&log_path)
-            .with_context(|| format!("cannot create {}", log_path.display()))?;
-        let controller_bin = target_bin.join("workflow-controller");
-        let mut demo = Demo {
+        let log = plane.log_dir.join("demo-controller.log");
+        let command = ControllerCommand::new(
+            target_bin.join("workflow-controller"),
+            &plane.kubeconfig,
+            &log,
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let controller = runtime.block_on(async {
+            let client = kwf_e2e::client_for(&plane.kubeconfig).await?;
+            step("installing the Workflow CRD");
+            kwf_e2e::install_crd(&client)
+                .await
+                .context("cannot install the Workflow CRD")?;
+            step(&format!("a fresh namespace {NAMESPACE}"));
+            kwf_e2e::namespace::recreate(&client, NAMESPACE).await?;
+            step(&format!(
+                "starting workflow-controller (log: {})",
+                log.display()
+            ));
+            command.start().await
+        })?;
+        Ok(Demo {
             workspace: workspace.to_path_buf(),
             path,
             kubeconfig: plane.kubeconfig.clone(),
             bin_dir: plane.bin_dir.clone(),
-            target_bin,
-            controller: None,
-        };
-        step("installing the Workflow CRD");
-        demo.kubectl(&["apply", "--server-side", "-f", "crd/workflow.yaml"])?;
-        demo.wait_for_crd()?;
-        step(&format!(
-            "starting workflow-controller (log: {})",
-            log_path.display()
-        ));
-        let controller = Command::new(&controller_bin)
-            .args(["--leader-elect=false", "--metrics-addr=127.0.0.1:0"])
-            .env("KUBECONFIG", &demo.kubeconfig)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("cannot start {}", controller_bin.display()))?;
-        demo.controller = Some(controller);
-        Ok(demo)
+            target_bin: target_bin.to_path_buf(),
+            controller,
+        })
     }
 
     fn play(&self) -> anyhow::Result<ExitCode> {
-        step(&format!("a fresh namespace {NAMESPACE}"));
-        let _ = self.quiet_kubectl(&[
-            "delete",
-            "namespace",
-            NAMESPACE,
-            "--wait=true",
-            "--ignore-not-found",
-        ]);
-        self.kubectl(&["create", "namespace", NAMESPACE])?;
-
         step("a diamond: fetch -> (build, test) -> package -> publish, followed live");
         self.typed(&[
             "workflow",
@@ -157,42 +152,11 @@ impl Demo {
         Ok(ExitCode::SUCCESS)
     }
 
-    /// Waits until the API server serves the CRD (`kubectl wait` errors while it has no conditions yet).
-    fn wait_for_crd(&self) -> anyhow::Result<()> {
-        let established = r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#;
-        for _ in 0..150 {
-            let output =
-                self.quiet_kubectl(&["get", "crd", "workflows.kwf.dev", "-o", established])?;
-            if output.stdout == b"True" {
-                return Ok(());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        bail!("the Workflow CRD was not established after 30 s")
-    }
-
     /// Runs `kubectl ARGS` as a user would type it, showing the command and its output.
     fn typed(&self, args: &[&str]) -> anyhow::Result<i32> {
         println!("\n$ kubectl {}", args.join(" "));
         let status = self.command(args).status().context("cannot run kubectl")?;
         Ok(status.code().unwrap_or(-1))
-    }
-
-    /// Runs a set-up kubectl command; its output is shown only if it fails.
-    fn kubectl(&self, args: &[&str]) -> anyhow::Result<()> {
-        let output = self.quiet_kubectl(args)?;
-        if !output.status.success() {
-            bail!(
-                "kubectl {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(())
-    }
-
-    fn quiet_kubectl(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
-        self.command(args).output().context("cannot run kubectl")
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -207,16 +171,6 @@ impl Demo {
 
     fn path_prefix(&self) -> String {
         format!("{}:{}", self.target_bin.display(), self.bin_dir.display())
-    }
-
-    fn stop_controller(mut self) {
-        if let Some(mut controller) = self.controller.take() {
-            // SAFETY: kill(2) has no memory-safety preconditions; SIGTERM lets it shut down cleanly.
-            unsafe {
-                libc::kill(controller.id() as libc::pid_t, libc::SIGTERM);
-            }
-            let _ = controller.wait();
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the whole test suite against the local control plane.
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::Context;
@@ -25,6 +26,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // End-to-end tests run the workspace's binaries (workflow-controller, kubectl-workflow) as
     // processes; `cargo test` builds a package's binaries only for that package's own tests.
     // xtask is left out: it is this running program.
+    say("building the workspace's binaries (cargo build --workspace --exclude xtask --bins)");
     let bins = Command::new(cargo_path())
         .args([
             "build",
@@ -41,6 +43,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let dir = state::default_dir();
     let started_here = State::running(&dir).is_none();
+    if started_here {
+        say("starting the control plane (stopped again after the tests)");
+    }
     testenv::up(&dir)?;
     // Ctrl-C reaches cargo (same process group) and ends the tests; this process must live on to stop the
     // control plane, so it only notes the signal (handlers, unlike "ignore", are reset for the child).
@@ -51,8 +56,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !selects_packages(&args.cargo_args) {
         command.arg("--workspace");
     }
+    command.args(&args.cargo_args);
+    say(&format!("running {}", shown(&command)));
     let status = command
-        .args(&args.cargo_args)
         .env(state::DIR_ENV, &dir)
         .status()
         .with_context(|| format!("cannot run {} test", cargo.to_string_lossy()));
@@ -61,6 +67,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let code = status?.code().unwrap_or(1);
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// One line saying what `cargo xtask test` starts doing now.
+fn say(what: &str) {
+    eprintln!("xtask test: {what}");
+}
+
+/// A command as a person would type it: `cargo test --no-fail-fast --workspace`.
+fn shown(command: &Command) -> String {
+    let program = Path::new(command.get_program())
+        .file_name()
+        .unwrap_or(command.get_program())
+        .to_string_lossy()
+        .into_owned();
+    std::iter::once(program)
+        .chain(
+            command
+                .get_args()
+                .map(|arg| arg.to_string_lossy().into_owned()),
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn cargo_path() -> OsString {
@@ -95,6 +123,13 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<OsString> {
         list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn a_command_is_shown_by_its_program_name_and_arguments() {
+        let mut command = Command::new("/usr/local/cargo/bin/cargo");
+        command.args(["test", "--no-fail-fast", "--", "--nocapture"]);
+        assert_eq!(shown(&command), "cargo test --no-fail-fast -- --nocapture");
     }
 
     #[test]
