@@ -1,7 +1,8 @@
 //! The real node's images, built here with no registry: busybox from Debian's busybox-static (the binary,
 //! one symlink per applet, /etc/passwd and /etc/group, /tmp 1777) and the pause image (a static C program,
 //! `node/pause.c`). Archives are cached under `~/.cache/kwf/images-<key>`, keyed by their inputs, and
-//! imported into containerd with `ctr images import` at every start.
+//! imported into containerd with `ctr images import` at every start, with the controller's image when
+//! `cargo xtask image` has written it (`target/image/*.oci.tar`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,12 +64,34 @@ pub fn ensure() -> Result<Archives, String> {
             .write_archive(&pause_archive)
             .map_err(|e| format!("building the pause image: {e}"))?;
     }
-    Ok(Archives {
-        images: vec![
-            (BUSYBOX_IMAGE.to_string(), busybox_archive),
-            (PAUSE_IMAGE.to_string(), pause_archive),
-        ],
-    })
+    let mut images = vec![
+        (BUSYBOX_IMAGE.to_string(), busybox_archive),
+        (PAUSE_IMAGE.to_string(), pause_archive),
+    ];
+    images.extend(workspace_images());
+    Ok(Archives { images })
+}
+
+/// Image archives `cargo xtask image` wrote (the controller's), named by their file.
+fn workspace_images() -> Vec<(String, PathBuf)> {
+    let dir = crate::state::workspace_dir().join("target").join("image");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut archives: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file() && path.to_string_lossy().ends_with(".oci.tar"))
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (name, path)
+        })
+        .collect();
+    archives.sort();
+    archives
 }
 
 /// busybox's applets, from `busybox --list-full` (paths such as `bin/sh`, `usr/bin/env`).
