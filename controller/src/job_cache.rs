@@ -14,8 +14,6 @@ use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
-use kwf_api::Workflow;
-
 use crate::core::job::ANNOTATION_INHERITED_LABELS;
 use crate::core::{ContainerExit, JobState, ObservedJob};
 use crate::error::ReconcileError;
@@ -393,18 +391,6 @@ pub fn strip(job: &mut Job) {
     }
 }
 
-/// kubectl's copy of the applied manifest: as large as the spec, and never read here.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Keeps the Workflow cache small: managed fields and kubectl's last-applied annotation are
-/// never read (for a 2,000-step Workflow they are larger than the spec and status together).
-pub fn strip_workflow(wf: &mut Workflow) {
-    wf.metadata.managed_fields = None;
-    if let Some(annotations) = wf.metadata.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -635,25 +621,6 @@ mod tests {
             "a re-list"
         );
         assert!(!cache.on_event(&watcher::Event::InitDone));
-    }
-
-    #[test]
-    fn stripping_a_workflow_keeps_our_annotations() {
-        let mut wf = kwf_api::fixtures::workflow("wf", &[]);
-        wf.metadata.managed_fields = Some(vec![Default::default()]);
-        wf.metadata.annotations = Some(
-            [(LAST_APPLIED, "{}"), ("kwf.dev/restartedAt", "now")]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        );
-        strip_workflow(&mut wf);
-        assert!(wf.metadata.managed_fields.is_none());
-        let annotations = wf.metadata.annotations.unwrap();
-        assert_eq!(
-            annotations.keys().collect::<Vec<_>>(),
-            ["kwf.dev/restartedAt"]
-        );
     }
 
     #[test]

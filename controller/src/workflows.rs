@@ -15,7 +15,6 @@ use tokio::sync::{mpsc, watch};
 
 use crate::context::Context;
 use crate::error::ReconcileError;
-use crate::job_cache;
 use crate::job_watch::TriggerSlot;
 use crate::reconcile::{error_policy, reconcile};
 use crate::term::Reconciler;
@@ -82,7 +81,7 @@ impl Reconciler for WorkflowReconciler {
             let (wf_store, wf_writer) = reflector::store();
             let workflows = watcher(api, wf_watch)
                 .default_backoff()
-                .modify(job_cache::strip_workflow)
+                .modify(strip_workflow)
                 .reflect(wf_writer)
                 .inspect_ok({
                     let ctx = ctx.clone();
@@ -167,5 +166,41 @@ fn log_controller_error(err: &controller::Error<ReconcileError, watcher::Error>)
             tracing::debug!(object = %obj, "Workflow gone before its reconcile")
         }
         other => tracing::warn!(error = %other, "controller"),
+    }
+}
+
+/// kubectl's copy of the applied manifest: as large as the spec, and never read here.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Keeps the Workflow cache small: managed fields and kubectl's last-applied annotation are
+/// never read (for a 2,000-step Workflow they are larger than the spec and status together).
+pub fn strip_workflow(wf: &mut Workflow) {
+    wf.metadata.managed_fields = None;
+    if let Some(annotations) = wf.metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripping_a_workflow_keeps_our_annotations() {
+        let mut wf = kwf_api::fixtures::workflow("wf", &[]);
+        wf.metadata.managed_fields = Some(vec![Default::default()]);
+        wf.metadata.annotations = Some(
+            [(LAST_APPLIED, "{}"), ("kwf.dev/restartedAt", "now")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        );
+        strip_workflow(&mut wf);
+        assert!(wf.metadata.managed_fields.is_none());
+        let annotations = wf.metadata.annotations.unwrap();
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            ["kwf.dev/restartedAt"]
+        );
     }
 }
