@@ -63,19 +63,25 @@ const CHECKOUT_AND_LINT: [Ran<'static>; 2] = [
     ("lint", StepPhase::Succeeded, 7, Some(19)),
 ];
 
+/// The pipeline's statuses: checkout and lint, then `rest`.
+fn pipeline_ran(wf: &Workflow, rest: &[Ran<'_>]) -> Vec<StepStatus> {
+    let mut steps = ran(wf, &CHECKOUT_AND_LINT);
+    steps.extend(ran(wf, rest));
+    steps
+}
+
 /// Running: some steps done, two running, the rest waiting.
 pub(crate) fn started() -> Workflow {
     use StepPhase::*;
     let wf = pipeline();
-    let mut steps = ran(&wf, &CHECKOUT_AND_LINT);
-    steps.extend(ran(
+    let steps = pipeline_ran(
         &wf,
         &[
             ("unit-tests", Running, 7, None),
             ("build", Succeeded, 7, Some(79)),
             ("package", Running, 80, None),
         ],
-    ));
+    );
     wf.with_status(WorkflowPhase::Started, None, steps)
 }
 
@@ -83,8 +89,7 @@ pub(crate) fn started() -> Workflow {
 pub(crate) fn completed() -> Workflow {
     use StepPhase::*;
     let wf = pipeline();
-    let mut steps = ran(&wf, &CHECKOUT_AND_LINT);
-    steps.extend(ran(
+    let steps = pipeline_ran(
         &wf,
         &[
             ("unit-tests", Succeeded, 7, Some(130)),
@@ -93,7 +98,7 @@ pub(crate) fn completed() -> Workflow {
             ("integration", Succeeded, 131, Some(320)),
             ("deploy", Succeeded, 321, Some(333)),
         ],
-    ));
+    );
     wf.with_status(WorkflowPhase::Completed, None, steps)
 }
 
@@ -101,14 +106,13 @@ pub(crate) fn completed() -> Workflow {
 pub(crate) fn failed() -> Workflow {
     use StepPhase::*;
     let wf = pipeline();
-    let mut steps = ran(&wf, &CHECKOUT_AND_LINT);
-    steps.extend(ran(
+    let mut steps = pipeline_ran(
         &wf,
         &[
             ("build", Succeeded, 7, Some(79)),
             ("package", Succeeded, 80, Some(95)),
         ],
-    ));
+    );
     steps.push(
         step_status(&wf, "unit-tests", Failed)
             .with_started(7)

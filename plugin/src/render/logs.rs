@@ -88,14 +88,7 @@ mod tests {
             step_prefix("build", 8, COLOR),
             step_prefix("build", 8, COLOR)
         );
-        let plain = step_prefix(
-            "build",
-            8,
-            Style {
-                color: false,
-                ascii: false,
-            },
-        );
+        let plain = step_prefix("build", 8, Style::default());
         assert_eq!(plain, "build    │ ");
         let ascii = step_prefix(
             "a-very-long-step",
@@ -110,11 +103,7 @@ mod tests {
 
     #[test]
     fn prefixes_pad_to_the_widest_step_and_prefix_every_line() {
-        let plain = Style {
-            color: false,
-            ascii: false,
-        };
-        let prefixes = LogPrefixes::new(["a", "build", "数据"], plain);
+        let prefixes = LogPrefixes::new(["a", "build", "数据"], Style::default());
         assert_eq!(prefixes.prefix("a"), "a     │ ");
         assert_eq!(prefixes.prefix("数据"), "数据  │ ");
         assert_eq!(
