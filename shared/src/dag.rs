@@ -2,6 +2,8 @@
 //! questions the controller and the plugin ask of them. No I/O; every query is linear in
 //! steps plus dependencies (the topological order is computed once, at build).
 
+use std::sync::Arc;
+
 use fnv::FnvHashMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -18,8 +20,9 @@ use crate::workflow::{StepPhase, WorkflowSpec};
 /// resolved it; petgraph is offered by [`Dag::graph`] for rendering and analysis.
 #[derive(Debug, Clone)]
 pub struct Dag {
-    names: Vec<String>,
-    index: FnvHashMap<String, usize>,
+    // Shared by `names` and `index`: one allocation per name instead of two.
+    names: Vec<Arc<str>>,
+    index: FnvHashMap<Arc<str>, usize>,
     dependencies: Adjacency,
     dependents: Adjacency,
     topological: Vec<usize>,
@@ -41,10 +44,10 @@ impl Dag {
         if !problems.is_empty() {
             return Err(ValidationErrors(problems));
         }
-        let names: Vec<String> = spec
+        let names: Vec<Arc<str>> = spec
             .containers
             .iter()
-            .map(|s| s.step_name.clone())
+            .map(|s| Arc::from(s.step_name.as_str()))
             .collect();
         let index = names.iter().cloned().zip(0..).collect();
         let mut rank = vec![0; names.len()];
@@ -144,7 +147,7 @@ impl Dag {
     pub fn graph(&self) -> DiGraph<&str, ()> {
         let mut graph = DiGraph::with_capacity(self.len(), 0);
         for name in &self.names {
-            graph.add_node(name.as_str());
+            graph.add_node(&**name);
         }
         for (step, dependency) in self.dependencies.edges() {
             graph.add_edge(NodeIndex::new(dependency), NodeIndex::new(step), ());

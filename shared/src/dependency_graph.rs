@@ -21,7 +21,7 @@ pub(crate) enum Unresolved {
     /// It names the step it belongs to.
     Itself,
     /// An earlier entry of the same `dependsOn` already named that step.
-    Repeated,
+    Duplicate,
 }
 
 /// A `dependsOn` entry that is not an edge: `depends_on[entry]` of step `step`.
@@ -76,7 +76,7 @@ impl DependencyGraph {
                     None => Unresolved::Missing,
                     Some(_) if *dependency == step.step_name => Unresolved::Itself,
                     // dependsOn is short (bounded by the limits): a scan is cheaper than a set.
-                    Some(&d) if dependencies.current().contains(&d) => Unresolved::Repeated,
+                    Some(&d) if dependencies.current().contains(&d) => Unresolved::Duplicate,
                     Some(&d) => {
                         dependencies.push(d);
                         continue;
@@ -228,7 +228,7 @@ mod tests {
             [
                 (0, 0, Unresolved::Itself),
                 (0, 1, Unresolved::Missing),
-                (0, 3, Unresolved::Repeated),
+                (0, 3, Unresolved::Duplicate),
             ]
         );
     }

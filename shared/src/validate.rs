@@ -206,7 +206,7 @@ pub(crate) fn problems(
                     ProblemKind::SelfDependency,
                     "depends on itself: remove it from its own dependsOn".to_owned(),
                 ),
-                Unresolved::Repeated => Problem::of_step(
+                Unresolved::Duplicate => Problem::of_step(
                     name,
                     ProblemKind::DuplicateDependency,
                     format!("lists {dependency:?} more than once in dependsOn: remove the repeat"),
