@@ -11,8 +11,9 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kwf_api::fixtures::WorkflowFixture;
 use kwf_api::{StepPhase, WorkflowPhase};
-use kwf_e2e::fixtures::{step, with_labels, workflow};
+use kwf_e2e::fixtures::{shell_step, workflow};
 use kwf_e2e::{Scene, metrics};
 use serde_json::json;
 
@@ -29,9 +30,9 @@ async fn seed_example_completes_in_dependency_order() {
             "seed-example",
             60,
             vec![
-                step("first", &[], "echo first"),
-                step("second", &["first"], "echo second"),
-                step("third", &["first"], "echo third"),
+                shell_step("first", &[], "echo first"),
+                shell_step("second", &["first"], "echo second"),
+                shell_step("third", &["first"], "echo third"),
             ],
         ))
         .await;
@@ -110,11 +111,11 @@ async fn diamond_runs_the_join_after_both_branches() {
             "diamond",
             120,
             vec![
-                step("fetch", &[], "sleep 0.2"),
-                step("build", &["fetch"], "sleep 0.5"),
-                step("test", &["fetch"], "sleep 1"),
-                step("package", &["build", "test"], "sleep 0.2"),
-                step("publish", &["package"], "echo published"),
+                shell_step("fetch", &[], "sleep 0.2"),
+                shell_step("build", &["fetch"], "sleep 0.5"),
+                shell_step("test", &["fetch"], "sleep 1"),
+                shell_step("package", &["build", "test"], "sleep 0.2"),
+                shell_step("publish", &["package"], "echo published"),
             ],
         ))
         .await;
@@ -149,11 +150,11 @@ async fn kubeci_five_step_dag() {
             "my-workflow",
             60,
             vec![
-                step("step-1", &[], &touch(1)),
-                step("step-2", &["step-1"], &touch(2)),
-                step("step-3", &["step-1"], &touch(3)),
-                step("step-4", &["step-2", "step-3"], &touch(4)),
-                step(
+                shell_step("step-1", &[], &touch(1)),
+                shell_step("step-2", &["step-1"], &touch(2)),
+                shell_step("step-3", &["step-1"], &touch(3)),
+                shell_step("step-4", &["step-2", "step-3"], &touch(4)),
+                shell_step(
                     "step-5",
                     &["step-1", "step-4"],
                     &format!("echo step-5; ls {dir}; test -f {dir}/file-4"),
@@ -178,11 +179,11 @@ async fn jobflow_five_flows() {
             "jobflow-example",
             60,
             vec![
-                step("job1", &[], "sleep 0.5"),
-                step("job2", &["job1"], "sleep 1"),
-                step("job3", &["job1", "job2"], "sleep 1"),
-                step("job4", &[], "sleep 0.5"),
-                step("job5", &["job4", "job2"], "sleep 0.5"),
+                shell_step("job1", &[], "sleep 0.5"),
+                shell_step("job2", &["job1"], "sleep 1"),
+                shell_step("job3", &["job1", "job2"], "sleep 1"),
+                shell_step("job4", &[], "sleep 0.5"),
+                shell_step("job5", &["job4", "job2"], "sleep 0.5"),
             ],
         ))
         .await;
@@ -201,9 +202,9 @@ async fn a_failing_step_fails_the_workflow_and_skips_what_follows() {
             "failing",
             60,
             vec![
-                step("prepare", &[], "echo preparing"),
-                step("flaky", &["prepare"], "echo about to fail >&2; exit 3"),
-                step("report", &["flaky"], "echo never runs"),
+                shell_step("prepare", &[], "echo preparing"),
+                shell_step("flaky", &["prepare"], "echo about to fail >&2; exit 3"),
+                shell_step("report", &["flaky"], "echo never runs"),
             ],
         ))
         .await;
@@ -265,8 +266,8 @@ async fn a_step_over_its_timeout_fails_the_workflow() {
             "slow",
             2,
             vec![
-                step("sleepy", &[], "sleep 30"),
-                step("after", &["sleepy"], "true"),
+                shell_step("sleepy", &[], "sleep 30"),
+                shell_step("after", &["sleepy"], "true"),
             ],
         ))
         .await;
@@ -301,17 +302,16 @@ async fn a_step_over_its_timeout_fails_the_workflow() {
 async fn relabeling_a_workflow_cascades_to_its_jobs() {
     let scene = Scene::new("ctl-relabel").await;
     let _controller = scene.controller().await;
-    let wf = with_labels(
-        workflow(
-            "labelled",
-            120,
-            vec![
-                step("quick", &[], "true"),
-                step("long", &["quick"], "sleep 60"),
-            ],
-        ),
-        &[("team", "a"), ("tier", "gold")],
-    );
+    let wf = workflow(
+        "labelled",
+        120,
+        vec![
+            shell_step("quick", &[], "true"),
+            shell_step("long", &["quick"], "sleep 60"),
+        ],
+    )
+    .with_label("team", "a")
+    .with_label("tier", "gold");
     scene.create(&wf).await;
     scene
         .wait_for("labelled", RUN, "long Running", |wf| {
@@ -376,7 +376,10 @@ async fn deleting_a_workflow_deletes_its_jobs_and_pods() {
         .create(&workflow(
             "doomed",
             120,
-            vec![step("a", &[], "true"), step("b", &["a"], "sleep 60")],
+            vec![
+                shell_step("a", &[], "true"),
+                shell_step("b", &["a"], "sleep 60"),
+            ],
         ))
         .await;
     scene
@@ -421,7 +424,11 @@ async fn a_spec_change_restarts_the_workflow_with_the_new_spec() {
     let scene = Scene::new("ctl-update").await;
     let _controller = scene.controller().await;
     scene
-        .create(&workflow("evolving", 120, vec![step("a", &[], "sleep 60")]))
+        .create(&workflow(
+            "evolving",
+            120,
+            vec![shell_step("a", &[], "sleep 60")],
+        ))
         .await;
     scene
         .wait_for("evolving", RUN, "a Running", |wf| {
@@ -437,8 +444,8 @@ async fn a_spec_change_restarts_the_workflow_with_the_new_spec() {
     assert_eq!(old_jobs.len(), 1);
 
     let spec = json!({ "spec": { "containers": [
-        step("a", &[], "true"),
-        step("b", &["a"], "echo new step"),
+        shell_step("a", &[], "true"),
+        shell_step("b", &["a"], "echo new step"),
     ] } });
     scene
         .workflows()
@@ -476,7 +483,10 @@ async fn a_restart_reruns_the_whole_workflow() {
         .create(&workflow(
             "again",
             60,
-            vec![step("a", &[], "true"), step("b", &["a"], "true")],
+            vec![
+                shell_step("a", &[], "true"),
+                shell_step("b", &["a"], "true"),
+            ],
         ))
         .await;
     let first = scene
@@ -515,9 +525,9 @@ async fn a_failed_only_restart_keeps_what_succeeded() {
             "partial",
             60,
             vec![
-                step("ok", &[], "true"),
-                step("flaky", &["ok"], &flaky),
-                step("last", &["flaky"], "true"),
+                shell_step("ok", &[], "true"),
+                shell_step("flaky", &["ok"], &flaky),
+                shell_step("last", &["flaky"], "true"),
             ],
         ))
         .await;

@@ -10,7 +10,7 @@ use controller_support::{JobRecorder, Seen, random_below, step_phases};
 use kube::ResourceExt;
 use kube::api::DeleteParams;
 use kwf_api::{StepPhase, WorkflowPhase};
-use kwf_e2e::fixtures::{chain, layered, step, workflow};
+use kwf_e2e::fixtures::{chain, layered, shell_step, workflow};
 use kwf_e2e::{Lease, Scene};
 
 #[tokio::test]
@@ -79,8 +79,8 @@ async fn a_job_deleted_by_hand_fails_its_step_with_the_documented_message() {
             "victim",
             120,
             vec![
-                step("long", &[], "sleep 60"),
-                step("next", &["long"], "true"),
+                shell_step("long", &[], "sleep 60"),
+                shell_step("next", &["long"], "true"),
             ],
         ))
         .await;

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{ObjectMeta, PostParams};
+use kwf_api::fixtures::WorkflowFixture;
 use kwf_api::{StepPhase, Workflow};
-use kwf_e2e::fixtures::{manifest, step, with_labels, workflow};
+use kwf_e2e::fixtures::{manifest, shell_step, workflow};
 use kwf_e2e::{Controller, Scene, service_account};
 use kwf_testenv::workspace_bin;
 
@@ -149,10 +150,10 @@ async fn create_watch_exits_zero_when_the_workflow_completes_and_one_when_it_fai
             "good",
             60,
             vec![
-                step("fetch", &[], "echo fetch"),
-                step("build", &["fetch"], "echo build"),
-                step("test", &["fetch"], "echo test"),
-                step("ship", &["build", "test"], "echo ship"),
+                shell_step("fetch", &[], "echo fetch"),
+                shell_step("build", &["fetch"], "echo build"),
+                shell_step("test", &["fetch"], "echo test"),
+                shell_step("ship", &["build", "test"], "echo ship"),
             ],
         ),
     );
@@ -191,8 +192,8 @@ async fn create_watch_exits_zero_when_the_workflow_completes_and_one_when_it_fai
             "bad",
             60,
             vec![
-                step("boom", &[], "echo boom; exit 3"),
-                step("after", &["boom"], "true"),
+                shell_step("boom", &[], "echo boom; exit 3"),
+                shell_step("after", &["boom"], "true"),
             ],
         ),
     );
@@ -211,7 +212,7 @@ async fn create_watch_exits_zero_when_the_workflow_completes_and_one_when_it_fai
     // The server dry run validates without creating.
     let dry = h.write_workflow(
         "dry.yaml",
-        &workflow("dry", 60, vec![step("a", &[], "true")]),
+        &workflow("dry", 60, vec![shell_step("a", &[], "true")]),
     );
     let run = h.plugin(&["create", "-f", &dry, "--dry-run=server"]).await;
     run.expect_code(0);
@@ -233,8 +234,8 @@ async fn graph_shows_the_live_state_and_follows_it_to_the_end() {
             "live",
             60,
             vec![
-                step("slow", &[], "sleep 4; echo done"),
-                step("next", &["slow"], "echo next"),
+                shell_step("slow", &[], "sleep 4; echo done"),
+                shell_step("next", &["slow"], "echo next"),
             ],
         ),
     );
@@ -288,9 +289,9 @@ async fn restart_failed_reruns_only_what_failed() {
             "flaky",
             60,
             vec![
-                step("first", &[], "echo first"),
-                step("flaky", &["first"], &flaky),
-                step("last", &["flaky"], "echo last"),
+                shell_step("first", &[], "echo first"),
+                shell_step("flaky", &["first"], &flaky),
+                shell_step("last", &["flaky"], "echo last"),
             ],
         ),
     );
@@ -349,14 +350,16 @@ async fn relabel_reaches_the_jobs() {
     let h = Harness::new("plugin-relabel").await;
     let file = h.write_workflow(
         "labels.yaml",
-        &with_labels(
-            workflow(
-                "labels",
-                60,
-                vec![step("a", &[], "echo a"), step("b", &["a"], "echo b")],
-            ),
-            &[("team", "data"), ("tier", "silver")],
-        ),
+        &workflow(
+            "labels",
+            60,
+            vec![
+                shell_step("a", &[], "echo a"),
+                shell_step("b", &["a"], "echo b"),
+            ],
+        )
+        .with_label("team", "data")
+        .with_label("tier", "silver"),
     );
     h.plugin(&["create", "-f", &file, "--watch"])
         .await
@@ -419,8 +422,8 @@ async fn logs_show_each_steps_output_in_dependency_order() {
             "logs",
             60,
             vec![
-                step("second", &["first"], "echo hello-from-second"),
-                step("first", &[], "echo hello-from-first; echo line-two"),
+                shell_step("second", &["first"], "echo hello-from-second"),
+                shell_step("first", &[], "echo hello-from-first; echo line-two"),
             ],
         ),
     );
@@ -525,7 +528,7 @@ async fn errors_are_one_line_that_says_what_to_do() {
     assert!(run.error_line().contains("is invalid"), "{run}");
     let good = h.write_workflow(
         "valid.yaml",
-        &workflow("valid", 60, vec![step("a", &[], "true")]),
+        &workflow("valid", 60, vec![shell_step("a", &[], "true")]),
     );
     let run = h
         .plugin_with(
