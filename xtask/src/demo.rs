@@ -112,44 +112,33 @@ impl Demo {
 
     fn play(&self) -> anyhow::Result<ExitCode> {
         step("a diamond: fetch -> (build, test) -> package -> publish, followed live");
-        self.typed(&[
-            "workflow",
-            "create",
-            "-f",
-            "examples/diamond.yaml",
-            "-n",
-            NAMESPACE,
-            "--watch",
-        ])?
-        .expect_exit(0, "the diamond should complete")?;
-        self.typed(&["workflow", "logs", "diamond", "-n", NAMESPACE])?
+        self.workflow(&["create", "-f", "examples/diamond.yaml", "--watch"])?
+            .expect_exit(0, "the diamond should complete")?;
+        self.workflow(&["logs", "diamond"])?
             .expect_exit(0, "logs")?;
 
         step(
             "a failing step: its dependents are skipped, the exit code is reported, --watch exits 1",
         );
-        self.typed(&[
-            "workflow",
-            "create",
-            "-f",
-            "examples/failing.yaml",
-            "-n",
-            NAMESPACE,
-            "--watch",
-        ])?
-        .expect_exit(1, "the failing workflow should fail")?;
-        self.typed(&["workflow", "describe", "failing", "-n", NAMESPACE])?
+        self.workflow(&["create", "-f", "examples/failing.yaml", "--watch"])?
+            .expect_exit(1, "the failing workflow should fail")?;
+        self.workflow(&["describe", "failing"])?
             .expect_exit(0, "describe")?;
 
         step("everything at a glance");
-        self.typed(&["workflow", "list", "-n", NAMESPACE])?
-            .expect_exit(0, "list")?;
-        self.typed(&[
-            "workflow", "graph", "diamond", "-n", NAMESPACE, "-o", "mermaid",
-        ])?
-        .expect_exit(0, "graph -o mermaid")?;
+        self.workflow(&["list"])?.expect_exit(0, "list")?;
+        self.workflow(&["graph", "diamond", "-o", "mermaid"])?
+            .expect_exit(0, "graph -o mermaid")?;
         step("done");
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// `kubectl workflow ARGS -n kwf-demo`, typed as a user would.
+    fn workflow(&self, args: &[&str]) -> anyhow::Result<i32> {
+        let mut all = vec!["workflow"];
+        all.extend_from_slice(args);
+        all.extend(["-n", NAMESPACE]);
+        self.typed(&all)
     }
 
     /// Runs `kubectl ARGS` as a user would type it, showing the command and its output.
