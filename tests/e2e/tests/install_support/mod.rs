@@ -5,24 +5,18 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use kube::config::Kubeconfig;
+pub use kwf_e2e::run_ok;
 use kwf_e2e::{Controller, Lease, Scene, service_account};
+pub use kwf_testenv::state::workspace_dir;
 use kwf_testenv::{TestEnv, workspace_bin};
 
 /// Namespace and ServiceAccount of the controller in controller/deploy.
 pub const SYSTEM_NAMESPACE: &str = "kwf-system";
 pub const SERVICE_ACCOUNT: &str = "workflow-controller";
-
-/// The workspace root (commands of README.md run from there).
-pub fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace dir")
-}
 
 /// A fresh directory for one test's files.
 pub fn scratch(name: &str) -> PathBuf {
@@ -38,22 +32,6 @@ fn unique() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default()
-}
-
-/// Runs a command to completion; panics with its output unless it succeeded.
-pub fn run_ok(command: &mut Command, what: &str) -> Output {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
 }
 
 /// What `cargo xtask dist` produced for this host.
