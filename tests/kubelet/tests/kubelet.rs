@@ -7,9 +7,15 @@ use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod}
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::wait::await_condition;
 use kwf_testenv::TestEnv;
+use kwf_testenv::pods::{self, container_statuses, is_terminal, phase};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
+
+/// [`pods::wait_for`] with this file's [`WAIT`].
+async fn wait_for(pods: &Api<Pod>, name: &str, what: &str, done: impl Fn(&Pod) -> bool) -> Pod {
+    pods::wait_for(pods, name, what, WAIT, done).await
+}
 
 fn pod(name: &str, restart_policy: &str, containers: serde_json::Value) -> Pod {
     serde_json::from_value(json!({
@@ -35,39 +41,6 @@ async fn create(pods: &Api<Pod>, pod: &Pod) {
     pods.create(&PostParams::default(), pod)
         .await
         .expect("pod created");
-}
-
-/// Waits until the pod satisfies `done`, failing with the pod's last state after [`WAIT`].
-async fn wait_for(pods: &Api<Pod>, name: &str, what: &str, done: impl Fn(&Pod) -> bool) -> Pod {
-    let condition = move |pod: Option<&Pod>| pod.is_some_and(&done);
-    match tokio::time::timeout(WAIT, await_condition(pods.clone(), name, condition)).await {
-        Ok(Ok(Some(pod))) => pod,
-        outcome => {
-            let last = pods.get_opt(name).await.ok().flatten();
-            panic!(
-                "pod {name} never became {what} ({outcome:?}); last: {:#?}",
-                last.map(|p| p.status)
-            );
-        }
-    }
-}
-
-fn phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or_default()
-}
-
-fn is_terminal(pod: &Pod) -> bool {
-    matches!(phase(pod), "Succeeded" | "Failed")
-}
-
-fn statuses(pod: &Pod) -> Vec<ContainerStatus> {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.clone())
-        .unwrap_or_default()
 }
 
 fn terminated(status: &ContainerStatus) -> ContainerStateTerminated {
@@ -116,7 +89,7 @@ async fn pod_succeeds_with_env_and_kubectl_logs_shows_its_output() {
         done.spec.as_ref().and_then(|s| s.node_name.as_deref()),
         Some("kwf-node")
     );
-    let main = terminated(&statuses(&done)[0]);
+    let main = terminated(&container_statuses(&done)[0]);
     assert_eq!(main.exit_code, 0);
     assert_eq!(main.reason.as_deref(), Some("Completed"));
     assert!(main.started_at.is_some() && main.finished_at.is_some());
@@ -139,7 +112,7 @@ async fn failing_container_fails_the_pod_with_its_exit_code() {
     .await;
     let done = wait_for(&pods, "three", "terminal", is_terminal).await;
     assert_eq!(phase(&done), "Failed");
-    let main = terminated(&statuses(&done)[0]);
+    let main = terminated(&container_statuses(&done)[0]);
     assert_eq!(main.exit_code, 3);
     assert_eq!(main.reason.as_deref(), Some("Error"));
 }
@@ -151,7 +124,7 @@ async fn container_without_command_fails_with_no_command() {
     create(&pods, &pod("nocmd", "Never", json!([container]))).await;
     let done = wait_for(&pods, "nocmd", "terminal", is_terminal).await;
     assert_eq!(phase(&done), "Failed");
-    let main = terminated(&statuses(&done)[0]);
+    let main = terminated(&container_statuses(&done)[0]);
     assert_eq!(main.reason.as_deref(), Some("NoCommand"));
     assert!(main.message.unwrap_or_default().contains("command"));
 }
@@ -171,7 +144,7 @@ async fn on_failure_restarts_until_the_container_succeeds() {
     .await;
     let done = wait_for(&pods, "retry", "terminal", is_terminal).await;
     assert_eq!(phase(&done), "Succeeded");
-    let main = &statuses(&done)[0];
+    let main = &container_statuses(&done)[0];
     assert_eq!(main.restart_count, 1);
     let last = main
         .last_state
@@ -275,7 +248,7 @@ async fn active_deadline_fails_the_pod() {
         done.status.as_ref().and_then(|s| s.reason.as_deref()),
         Some("DeadlineExceeded")
     );
-    assert_eq!(terminated(&statuses(&done)[0]).exit_code, 143);
+    assert_eq!(terminated(&container_statuses(&done)[0]).exit_code, 143);
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ mod kubeconfig;
 pub mod node;
 pub mod oci;
 pub mod pki;
+pub mod pods;
 mod ports;
 mod process;
 pub mod state;

@@ -9,12 +9,17 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, PersistentVolumeClaim, Pod};
 use kube::api::{Api, PostParams};
-use kube::runtime::wait::await_condition;
 use kwf_testenv::node::{BUSYBOX_IMAGE, REAL_NODE_NAME, RUNTIME_CONTAINERS, RUNTIME_LABEL};
+use kwf_testenv::pods::{self, is_terminal, phase};
 use kwf_testenv::{NODE_NAME, NODE_TAINT_KEY, SECOND_NODE_NAME, TestEnv};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(120);
+
+/// [`pods::wait_for`] with this file's [`WAIT`].
+async fn wait_for(pods: &Api<Pod>, name: &str, what: &str, done: impl Fn(&Pod) -> bool) -> Pod {
+    pods::wait_for(pods, name, what, WAIT, done).await
+}
 
 /// A pod for the real node: opts in with the runtime nodeSelector and toleration, uses the busybox image
 /// built here, and is never retried.
@@ -57,31 +62,6 @@ async fn setup(prefix: &str) -> (Api<Pod>, String) {
     env.real_node().await;
     let namespace = env.namespace(prefix).await;
     (Api::namespaced(env.client().await, &namespace), namespace)
-}
-
-async fn wait_for(pods: &Api<Pod>, name: &str, what: &str, done: impl Fn(&Pod) -> bool) -> Pod {
-    let condition = move |pod: Option<&Pod>| pod.is_some_and(&done);
-    match tokio::time::timeout(WAIT, await_condition(pods.clone(), name, condition)).await {
-        Ok(Ok(Some(pod))) => pod,
-        outcome => {
-            let last = pods.get_opt(name).await.ok().flatten();
-            panic!(
-                "pod {name} never became {what} ({outcome:?}); last: {:#?}",
-                last.map(|p| p.status)
-            );
-        }
-    }
-}
-
-fn phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or_default()
-}
-
-fn is_terminal(pod: &Pod) -> bool {
-    matches!(phase(pod), "Succeeded" | "Failed")
 }
 
 fn terminated(pod: &Pod) -> ContainerStateTerminated {
