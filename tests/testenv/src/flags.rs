@@ -32,10 +32,11 @@ pub struct Layout {
 /// [`HOSTPATH_STORAGE_CLASS`]; the two protection controllers lift the finalizers the admission plugin puts
 /// on claims and volumes (without them a namespace with a claim never finishes deleting). The root-CA
 /// publisher puts `kube-root-ca.crt` in every namespace, which every projected ServiceAccount token volume
-/// mounts (a real kubelet cannot start a pod without it).
+/// mounts (a real kubelet cannot start a pod without it). The deployment and replicaset controllers run the
+/// controller's own Deployment in the cluster (its in-cluster test).
 ///
 /// No node-lifecycle controller: the process nodes send no leases, and it would taint them unreachable.
-pub const CONTROLLERS: [&str; 9] = [
+pub const CONTROLLERS: [&str; 11] = [
     "job-controller",
     "garbage-collector-controller",
     "namespace-controller",
@@ -45,6 +46,8 @@ pub const CONTROLLERS: [&str; 9] = [
     "persistentvolumeclaim-protection-controller",
     "persistentvolume-protection-controller",
     "root-ca-certificate-publisher-controller",
+    "deployment-controller",
+    "replicaset-controller",
 ];
 
 /// The range Services get their cluster IPs from: on loopback, so that no in-cluster client ever aims at a
@@ -250,7 +253,7 @@ pub(crate) mod tests {
     #[test]
     fn controller_manager_runs_only_the_needed_controllers_without_serving() {
         let flags = layout().controller_manager();
-        assert!(flags.contains(&"--controllers=job-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,persistentvolume-binder-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,root-ca-certificate-publisher-controller".to_string()));
+        assert!(flags.contains(&"--controllers=job-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,persistentvolume-binder-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller".to_string()));
         assert!(flags.contains(&"--enable-hostpath-provisioner=true".to_string()));
         assert!(flags.contains(&"--secure-port=0".to_string()));
         assert!(flags.contains(&"--leader-elect=false".to_string()));
