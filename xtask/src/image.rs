@@ -91,6 +91,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .join("image")
             .join(format!("{BIN}-{version}.oci.tar"))
     });
+    let cached = match &args.binary {
+        Some(_) => None,
+        None => Some(cached_archive(&workspace)?),
+    };
+    if let Some(cached) = &cached
+        && cached.is_file()
+    {
+        copy_archive(cached, &output)?;
+        eprintln!(
+            "image: {} unchanged sources, the cached archive {} (delete it to rebuild)",
+            reference(version),
+            cached.display()
+        );
+        println!("{}", output.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let binary = match args.binary {
         Some(binary) => binary,
         None => build_static(&workspace)?,
@@ -120,8 +136,96 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         output.display(),
         output.display(),
     );
+    if let Some(cached) = &cached {
+        copy_archive(&output, cached)?;
+    }
     println!("{}", output.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// RUSTFLAGS of the static build; part of the cache key.
+const STATIC_RUSTFLAGS: &str = "-C target-feature=+crt-static";
+
+/// Where the archive of the current sources is cached: `~/.cache/kwf/controller-image-<key>.oci.tar`, the key
+/// a hash of everything the static build and the packaging read (so a fresh clone's CI run, or a second
+/// `cargo xtask image` of unchanged sources, takes seconds instead of a release build's minutes).
+fn cached_archive(workspace: &Path) -> anyhow::Result<PathBuf> {
+    let key = source_key(workspace)?;
+    Ok(cache_dir().join(format!("controller-image-{key}.oci.tar")))
+}
+
+/// The hash of the build's inputs: the workspace manifest and lock file, every file of the crates the
+/// controller is built from, the RUSTFLAGS and target, and this recipe with the OCI writer it uses.
+fn source_key(workspace: &Path) -> anyhow::Result<String> {
+    let mut files = vec![workspace.join("Cargo.toml"), workspace.join("Cargo.lock")];
+    for dir in ["controller", "shared", "tests/testenv/src/oci"] {
+        collect_files(&workspace.join(dir), &mut files)?;
+    }
+    files.push(workspace.join("tests/testenv/src/oci.rs"));
+    files.sort();
+    let mut inputs = Vec::new();
+    for part in [
+        STATIC_RUSTFLAGS,
+        std::env::consts::ARCH,
+        version(),
+        include_str!("image.rs"),
+    ] {
+        inputs.extend_from_slice(oci::sha256_digest(part.as_bytes()).as_bytes());
+    }
+    for file in &files {
+        let contents =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let relative = file.strip_prefix(workspace).unwrap_or(file);
+        inputs.extend_from_slice(relative.to_string_lossy().as_bytes());
+        inputs.extend_from_slice(oci::sha256_digest(&contents).as_bytes());
+    }
+    Ok(oci::sha256_digest(&inputs)["sha256:".len()..][..16].to_owned())
+}
+
+/// Every file below `dir`, skipping build output (`target/`).
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if kind.is_dir() {
+            if entry.file_name() != "target" {
+                collect_files(&path, files)?;
+            }
+        } else if kind.is_file() {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The kwf cache directory, as `go/build.sh` and the test plane find it.
+fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KWF_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+        .join("kwf")
+}
+
+/// Copies `from` to `to` through a temporary file beside it, so a reader never sees half an archive.
+fn copy_archive(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let partial = to.with_extension("partial");
+    std::fs::copy(from, &partial)
+        .and_then(|_| std::fs::rename(&partial, to))
+        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    Ok(())
 }
 
 /// `cargo build --release` of the controller linked statically against glibc (`+crt-static`), in a target
@@ -151,7 +255,7 @@ fn build_static(workspace: &Path) -> anyhow::Result<PathBuf> {
         .arg(&target_dir)
         // RUSTFLAGS is ignored while CARGO_ENCODED_RUSTFLAGS is set; neither may leak in from the caller.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("RUSTFLAGS", STATIC_RUSTFLAGS)
         .current_dir(workspace)
         .status()
         .with_context(|| format!("cannot run {} build", cargo.to_string_lossy()))?;
@@ -330,6 +434,35 @@ mod tests {
                 .unwrap();
         assert!(
             deployment.contains("runAsUser: 65532") && deployment.contains("runAsGroup: 65532")
+        );
+    }
+
+    #[test]
+    fn the_cache_key_follows_the_sources_and_ignores_build_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (file, text) in [
+            ("Cargo.toml", "[workspace]"),
+            ("Cargo.lock", "# lock"),
+            ("controller/src/main.rs", "fn main() {}"),
+            ("shared/src/lib.rs", ""),
+            ("tests/testenv/src/oci.rs", "// writer"),
+            ("tests/testenv/src/oci/layer.rs", "// layer"),
+        ] {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let first = source_key(root).unwrap();
+        assert_eq!(source_key(root).unwrap(), first, "same sources, same key");
+        std::fs::create_dir_all(root.join("controller/target")).unwrap();
+        std::fs::write(root.join("controller/target/out"), "build output").unwrap();
+        assert_eq!(source_key(root).unwrap(), first, "build output is no input");
+        std::fs::write(root.join("controller/src/main.rs"), "fn main() { run() }").unwrap();
+        assert_ne!(
+            source_key(root).unwrap(),
+            first,
+            "a changed source, a new key"
         );
     }
 
