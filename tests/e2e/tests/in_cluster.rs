@@ -252,8 +252,13 @@ async fn wait_ready_pods(pods: &Api<Pod>, count: usize, node: &str) -> Vec<Pod> 
                     )
                 })
                 .collect();
+            let hint = if listed.is_empty() {
+                " (no pods at all: a plane whose kube-controller-manager predates the deployment and replicaset controllers makes none; restart it with `cargo xtask testenv down && cargo xtask testenv up`)"
+            } else {
+                ""
+            };
             panic!(
-                "{count} controller pods were not Ready within {READY_WITHIN:?}:\n{}",
+                "{count} controller pods were not Ready within {READY_WITHIN:?}{hint}:\n{}",
                 states.join("\n")
             );
         }
