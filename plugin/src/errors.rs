@@ -7,8 +7,15 @@ use kube::core::Status;
 
 /// The Workflow resource, as `kubectl auth can-i` spells it.
 pub const WORKFLOWS: &str = "workflows.kwf.dev";
-/// How to install the CRD, for the error that says it is missing.
-pub const INSTALL_CRD_HINT: &str = "install it with `kubectl apply -f crd/workflow.yaml` (or `kubectl apply -k controller/deploy`)";
+/// How to install the CRD, for the error that says it is missing: a command a krew user can run as it
+/// is (no checkout needed), kubectl's built-in kustomize reading the manifests of this very release.
+pub const INSTALL_CRD_HINT: &str = concat!(
+    "install kwf with `kubectl apply --server-side -k '",
+    env!("CARGO_PKG_REPOSITORY"),
+    "//controller/deploy?ref=v",
+    env!("CARGO_PKG_VERSION"),
+    "'`"
+);
 
 /// What the plugin was doing when an API call failed.
 #[derive(Clone, Copy, Debug)]
@@ -298,7 +305,7 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.contains("kubectl apply -f crd/workflow.yaml"),
+            line.contains("kubectl apply --server-side -k 'https://github.com/kwf-dev/kwf//controller/deploy?ref=v0.1.0'"),
             "{line}"
         );
         // The same for a list, which never names an object.
@@ -316,7 +323,8 @@ mod tests {
         assert_eq!(
             line,
             "the Workflow CRD (kwf.dev/v1alpha1) is not installed on the cluster of context \"dev\": \
-             install it with `kubectl apply -f crd/workflow.yaml` (or `kubectl apply -k controller/deploy`)"
+             install kwf with `kubectl apply --server-side -k \
+             'https://github.com/kwf-dev/kwf//controller/deploy?ref=v0.1.0'`"
         );
     }
 
