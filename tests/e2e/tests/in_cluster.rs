@@ -5,7 +5,7 @@
 //! security context, electing one leader, running workflows, and handing over when the leader's pod dies.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -15,8 +15,9 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use kube::{Client, ResourceExt};
 use kwf_api::WorkflowPhase;
-use kwf_e2e::{Scene, fixtures};
+use kwf_e2e::{Scene, fixtures, run_ok};
 use kwf_testenv::TestEnv;
+use kwf_testenv::state::workspace_dir;
 use kwf_testenv::node::NodeLayout;
 
 const SYSTEM_NAMESPACE: &str = "kwf-system";
@@ -33,27 +34,7 @@ const NON_ROOT_UID: u32 = 65532;
 /// The annotation naming the controller replica that created a Job.
 const CREATED_BY: &str = "kwf.dev/created-by";
 
-fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace dir")
-}
 
-fn run_ok(command: &mut Command, what: &str) -> Output {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// The controller's image archive from `cargo xtask image` (cached by its sources: seconds when nothing
 /// changed, a static release build otherwise).
