@@ -17,8 +17,8 @@ use kube::{Client, ResourceExt};
 use kwf_api::WorkflowPhase;
 use kwf_e2e::{Scene, fixtures, run_ok};
 use kwf_testenv::TestEnv;
-use kwf_testenv::state::workspace_dir;
 use kwf_testenv::node::NodeLayout;
+use kwf_testenv::state::workspace_dir;
 
 const SYSTEM_NAMESPACE: &str = "kwf-system";
 const DEPLOYMENT: &str = "workflow-controller";
@@ -33,8 +33,6 @@ const RUN: Duration = Duration::from_secs(120);
 const NON_ROOT_UID: u32 = 65532;
 /// The annotation naming the controller replica that created a Job.
 const CREATED_BY: &str = "kwf.dev/created-by";
-
-
 
 /// The controller's image archive from `cargo xtask image` (cached by its sources: seconds when nothing
 /// changed, a static release build otherwise).
