@@ -174,12 +174,7 @@ fn a_job_deleted_by_hand_fails_its_step_with_what_to_do() {
 #[test]
 fn a_job_being_deleted_before_it_finished_counts_as_deleted() {
     let mut world = failing_world();
-    world
-        .jobs
-        .iter_mut()
-        .find(|job| job.step == "b")
-        .expect("b's Job")
-        .deleting = true;
+    world.job_mut("b").deleting = true;
     let decision = world.reconcile(at(3));
     assert_eq!(world.step_phase("b"), StepPhase::Failed);
     assert!(
@@ -192,12 +187,7 @@ fn a_job_being_deleted_before_it_finished_counts_as_deleted() {
 fn a_finished_job_being_deleted_still_counts_as_finished() {
     let mut world = failing_world();
     world.succeed("b", at(2));
-    world
-        .jobs
-        .iter_mut()
-        .find(|job| job.step == "b")
-        .expect("b's Job")
-        .deleting = true;
+    world.job_mut("b").deleting = true;
     world.reconcile(at(3));
     assert_eq!(world.step_phase("b"), StepPhase::Succeeded);
 }

@@ -81,7 +81,7 @@ impl World {
             .unwrap_or_else(|| panic!("a Job of step {step} exists"))
     }
 
-    fn job_mut(&mut self, step: &str) -> &mut ObservedJob {
+    pub fn job_mut(&mut self, step: &str) -> &mut ObservedJob {
         self.jobs
             .iter_mut()
             .rev()
