@@ -59,11 +59,11 @@ pub const DEFAULT_MAX_STEP_TIMEOUT: i64 = 60;
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = kube::core::Rule::new(crate::volume_schema::mounts_declared_rule())
-        .message(kube::core::Message::Expression(crate::volume_schema::mounts_declared_message()))
+        .message(crate::volume_schema::MOUNTS_DECLARED_MESSAGE)
         .reason(kube::core::Reason::FieldValueInvalid),
     validation = kube::core::Rule::new(crate::volume_schema::NAMES_UNIQUE_RULE)
-        .message(kube::core::Message::Expression(crate::volume_schema::NAMES_UNIQUE_MESSAGE.into()))
-        .reason(kube::core::Reason::FieldValueDuplicate)
+        .message(crate::volume_schema::NAMES_UNIQUE_MESSAGE)
+        .reason(kube::core::Reason::FieldValueInvalid)
 )]
 pub struct WorkflowSpec {
     /// Seconds a step may run, counted from its Job's creation, before the step and the

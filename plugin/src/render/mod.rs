@@ -6,6 +6,7 @@ mod describe;
 mod diagram;
 mod export;
 mod fields;
+mod first_run;
 mod list;
 mod logs;
 mod problems;
@@ -25,6 +26,7 @@ use k8s_openapi::api::events::v1::Event;
 use kwf_api::{ValidationErrors, Workflow};
 
 pub use export::{GraphDocument, StepDocument};
+pub use first_run::{FirstRun, ObjectFormat, first_run};
 pub use list::{ExportError, ListFormat, Listing, object_ref};
 pub use logs::LogPrefixes;
 pub use width::visible_width;
