@@ -306,7 +306,7 @@ async fn a_2000_step_workflow_is_admitted_and_its_finished_status_fits() {
                 started_at: Some(at.clone()),
                 finished_at: Some(at.clone()),
                 exit_code: Some(0),
-                message: None,
+                ..StepStatus::default()
             })
             .collect(),
         ..WorkflowStatus::default()
