@@ -12,11 +12,18 @@ out="$cache/helm-$key"
 if [ -x "$out/helm" ]; then
   echo "$out"; exit 0
 fi
+# One build at a time (tests and `cargo xtask dist --chart` may ask at once): the others wait for it.
+mkdir -p "$cache/logs"
+exec 9>"$cache/helm-build.lock"
+flock 9
+if [ -x "$out/helm" ]; then
+  echo "$out"; exit 0
+fi
 command -v go >/dev/null || { echo "helm: the Go toolchain is missing: install Go 1.26 or newer (https://go.dev/doc/install) and retry" >&2; exit 1; }
 version=$(awk '$1=="require" && $2=="helm.sh/helm/v4"{print $3; exit}' "$here/go.mod")
 pkg=helm.sh/helm/v4/internal/version
 ldflags="-s -w -X $pkg.version=$version -X $pkg.gitTreeState=clean"
-mkdir -p "$cache/logs" "$out.tmp"
+rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 log="$cache/logs/helm-build.log"
 echo "helm: building helm $version into $out (first time only; log: $log)" >&2
 cd "$here"

@@ -1,4 +1,4 @@
-// The helm binary used by tests/e2e/tests/helm.rs and helm_chart.rs; built by build.sh.
+// The helm binary of tests/e2e/tests/helm.rs, helm_chart.rs and `cargo xtask dist --chart`; built by build.sh.
 // A module of its own: helm brings k8s.io modules at v0.36, the control plane's module (../go) pins 1.35.
 module kwf.dev/testenv/helm
 
