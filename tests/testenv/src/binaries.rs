@@ -31,13 +31,21 @@ pub fn build_script() -> PathBuf {
 /// Later calls return the cached directory in milliseconds.
 pub fn ensure() -> Result<PathBuf, Error> {
     let script = build_script();
+    run_build_script(&script, &BINARIES)
+        .map_err(|(command, reason)| Error::Build { command, reason })
+}
+
+/// Runs a build script of this crate (`go/build.sh`, `helm/build.sh`: each prints the directory of what it
+/// built, or of its cached copy) and checks that `expected` are in that directory. On failure: the command
+/// and the reason, the script's last message (it says what went wrong).
+pub(crate) fn run_build_script(
+    script: &Path,
+    expected: &[&str],
+) -> Result<PathBuf, (String, String)> {
     let command = format!("bash {}", script.display());
-    let build_error = |reason: String| Error::Build {
-        command: command.clone(),
-        reason,
-    };
+    let build_error = |reason: String| (command.clone(), reason);
     let mut child = Command::new("bash")
-        .arg(&script)
+        .arg(script)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -68,7 +76,7 @@ pub fn ensure() -> Result<PathBuf, Error> {
         return Err(build_error(reason));
     }
     let dir = PathBuf::from(stdout.trim());
-    if let Some(missing) = BINARIES.iter().find(|name| !dir.join(name).is_file()) {
+    if let Some(missing) = expected.iter().find(|name| !dir.join(name).is_file()) {
         return Err(build_error(format!(
             "{missing} is missing from {}",
             dir.display()

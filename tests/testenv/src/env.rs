@@ -123,6 +123,17 @@ impl TestEnv {
         command
     }
 
+    /// `helm --kubeconfig <kubeconfig>` with the helm built by `tests/testenv/helm/build.sh`, its own
+    /// configuration and cache in this plane's folder (`helm/`).
+    ///
+    /// # Panics
+    /// With the one-line reason if helm cannot be built.
+    pub fn helm(&self) -> Command {
+        let mut command = crate::helm::command(&self.dir().join("helm"));
+        command.arg("--kubeconfig").arg(&self.kubeconfig);
+        command
+    }
+
     /// A new client for the calling tokio runtime (each `#[tokio::test]` has its own runtime, and a client
     /// must not outlive the runtime it was made in, so clients are never shared between tests).
     ///

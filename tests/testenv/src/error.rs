@@ -9,6 +9,14 @@ pub enum Error {
     #[error("building the control-plane binaries failed: {reason} (command: {command})")]
     Build { command: String, reason: String },
 
+    /// A tool's build script failed (`tests/testenv/helm/build.sh`: no Go toolchain, a failed `go build`).
+    #[error("building {tool} failed: {reason} (command: {command})")]
+    ToolBuild {
+        tool: &'static str,
+        command: String,
+        reason: String,
+    },
+
     /// A file or directory of the control plane could not be written or read.
     #[error("{what} {path}: {source}")]
     Io {

@@ -14,6 +14,7 @@ mod control_plane;
 mod env;
 mod error;
 pub mod flags;
+pub mod helm;
 mod kubeconfig;
 pub mod node;
 pub mod oci;
