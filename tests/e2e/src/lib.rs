@@ -1,11 +1,13 @@
 //! The harness of the end-to-end tests in `tests/e2e/tests/`, of the benchmark ([`bench`], run
 //! by `cargo xtask bench`) and of `cargo xtask demo`: one controller runner ([`controller`]), one
 //! test scene ([`scene`]) over one namespace maker ([`namespace`]), one set of workflows
-//! ([`fixtures`]), and readers of the controller's metrics ([`metrics`]) and of watches ([`watch`]).
+//! ([`fixtures`]), readers of the controller's metrics ([`metrics`]) and of watches ([`watch`]), and the
+//! object-by-object comparison of rendered manifests ([`manifests`]).
 
 pub mod bench;
 pub mod controller;
 pub mod fixtures;
+pub mod manifests;
 pub mod metrics;
 pub mod namespace;
 pub mod scene;
