@@ -6,6 +6,9 @@
 //! is hashed into the manifest, and a platform with no archive keeps its entry from the manifest being
 //! replaced if that one is of the same version. A platform with neither is left out of the manifest
 //! (never given a made-up checksum).
+//!
+//! With `--chart` it also packages the Helm chart `controller/chart` with `helm package` (the helm that
+//! `tests/testenv/helm/build.sh` builds) into `<OUT>/workflow-controller-<version>.tgz`.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -37,7 +40,9 @@ pub const PLATFORMS: [Platform; 4] = [
     after_help = "Writes <OUT>/kubectl-workflow_<version>_<os>_<arch>.tar.gz for this host and \
 renders the krew manifest with the sha256 of every archive of that version in <OUT>; platforms without one keep \
 their entry from the previous manifest of the same version, or are left out. Install the result with \
-`kubectl krew install --manifest=krew/workflow.yaml --archive=<archive>`."
+`kubectl krew install --manifest=krew/workflow.yaml --archive=<archive>`. With --chart, also \
+<OUT>/workflow-controller-<version>.tgz, the Helm chart (`helm install workflow-controller <tgz> -n kwf-system \
+--create-namespace`)."
 )]
 pub struct Args {
     /// Directory for the archives [default: <workspace>/dist]
@@ -50,6 +55,10 @@ pub struct Args {
     /// (tests package their debug build)
     #[arg(long, value_name = "PATH")]
     binary: Option<PathBuf>,
+    /// Also package the Helm chart controller/chart into <OUT> with `helm package` (builds helm from its
+    /// Go module the first time)
+    #[arg(long)]
+    chart: bool,
 }
 
 /// An operating system and architecture, spelled as krew (and Go) spell them.
@@ -274,6 +283,43 @@ fn version_of(binary: &Path) -> anyhow::Result<String> {
     }
 }
 
+/// File name of the packaged chart of `version` (`helm package` names it after Chart.yaml).
+pub fn chart_archive_name(version: &str) -> String {
+    format!("workflow-controller-{version}.tgz")
+}
+
+/// `helm package controller/chart --destination <out>`; returns the archive's path.
+fn package_chart(workspace: &Path, out: &Path) -> anyhow::Result<PathBuf> {
+    let helm = kwf_testenv::helm::ensure()?;
+    let home = tempfile::tempdir().context("cannot create a directory for helm's settings")?;
+    eprintln!(
+        "dist: helm package controller/chart --destination {}",
+        out.display()
+    );
+    let output = kwf_testenv::helm::command_with(&helm, home.path())
+        .args(["package", "controller/chart", "--destination"])
+        .arg(out)
+        .current_dir(workspace)
+        .output()
+        .with_context(|| format!("cannot run {}", helm.display()))?;
+    if !output.status.success() {
+        bail!(
+            "helm package controller/chart failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let archive = out.join(chart_archive_name(env!("CARGO_PKG_VERSION")));
+    if !archive.is_file() {
+        bail!(
+            "helm package wrote no {}: is controller/chart/Chart.yaml of version {}?",
+            archive.display(),
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    Ok(archive)
+}
+
 fn workspace_dir() -> PathBuf {
     // xtask/ sits at the workspace root.
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -325,6 +371,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 return Err(error).with_context(|| format!("cannot read {}", manifest.display()));
             }
         };
+    if args.chart {
+        let chart = package_chart(&workspace, &out)?;
+        println!("{}  {}", sha256_of(&chart)?, chart.display());
+    }
     let (entries, sources) = choose_platforms(&version, &archives, previous.as_ref());
     let template = fs::read_to_string(&template_path)
         .with_context(|| format!("cannot read {}", template_path.display()))?;
