@@ -110,11 +110,14 @@ impl Difference {
     /// One line naming the object and the field, with both values, as `expected_name` and `actual_name`
     /// rendered them.
     pub fn describe(&self, expected_name: &str, actual_name: &str) -> String {
+        let whole = self.path.is_empty();
         let shown = |value: &Option<Value>| match value {
-            Some(value) => serde_json::to_string(value).unwrap_or_default(),
+            // An object only one side has is named, not printed (a CRD is thousands of lines).
+            Some(_) if whole => "has it".to_owned(),
+            Some(value) => cut(serde_json::to_string(value).unwrap_or_default()),
             None => "(absent)".to_owned(),
         };
-        let path = if self.path.is_empty() {
+        let path = if whole {
             "the whole object"
         } else {
             &self.path
@@ -127,6 +130,17 @@ impl Difference {
         )
     }
 }
+
+/// At most [`SHOWN_CHARS`] characters of a value, `…` marking the cut.
+fn cut(text: String) -> String {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
+}
+
+/// How much of a differing value a line shows: enough to see the difference, not a whole schema.
+const SHOWN_CHARS: usize = 300;
 
 /// Every difference between two sets of objects: objects only in one of them (reported whole), and for
 /// objects in both every field that differs, down to the leaves (list elements by position).
@@ -330,6 +344,23 @@ metadata:
     }
 
     #[test]
+    fn a_long_value_is_cut() {
+        let long = "x".repeat(SHOWN_CHARS + 10);
+        let difference = Difference {
+            object: key("ServiceAccount", Some("ns"), "a"),
+            path: ".description".into(),
+            expected: Some(json!(long)),
+            actual: None,
+        };
+        let line = difference.describe("kustomize", "helm");
+        let shown = format!("\"{}…", "x".repeat(SHOWN_CHARS - 1));
+        assert_eq!(
+            line,
+            format!("ServiceAccount ns/a: .description: kustomize {shown}, helm (absent)")
+        );
+    }
+
+    #[test]
     fn a_number_is_compared_by_its_value_however_it_is_spelled() {
         let float = "apiVersion: v1\nkind: X\nmetadata: {name: a}\nminimum: 0.0\nmaximum: 2\n";
         let integer = "apiVersion: v1\nkind: X\nmetadata: {name: a}\nminimum: 0\nmaximum: 2.5\n";
@@ -384,7 +415,7 @@ metadata:
                 "ClusterRole kwf-workflow-view: .rules[1]: kustomize (absent), helm {\"apiGroups\":[\"batch\"],\"verbs\":[\"get\"]}",
                 "ServiceAccount kwf-system/workflow-controller: .automountServiceAccountToken: kustomize (absent), helm false",
                 "ServiceAccount kwf-system/workflow-controller: .metadata.labels: kustomize {\"app.kubernetes.io/name\":\"workflow-controller\"}, helm (absent)",
-                "ServiceAccount elsewhere/workflow-controller: the whole object: kustomize (absent), helm {\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"name\":\"workflow-controller\",\"namespace\":\"elsewhere\"}}",
+                "ServiceAccount elsewhere/workflow-controller: the whole object: kustomize (absent), helm has it",
             ]
         );
     }

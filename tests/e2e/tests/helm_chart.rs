@@ -193,9 +193,8 @@ fn the_charts_crds_are_the_generated_ones() {
         .collect();
     assert!(
         stale.is_empty(),
-        "{CHART}/crds/ lacks the generated {} or has an old copy: run `cp {} {CHART}/crds/`",
-        stale.join(", "),
-        stale.join(" ")
+        "{CHART}/crds/ lacks the generated {} or has an old copy: run `cargo run -p kwf-api --bin crdgen -- {CHART}/crds`",
+        stale.join(", ")
     );
     let extra: Vec<String> = in_chart
         .keys()
