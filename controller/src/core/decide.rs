@@ -10,7 +10,7 @@ use super::effect::{Decision, Effect, OwnedObject, OwnedRef, WorkflowEvent};
 use super::job::inherited_labels;
 use super::messages;
 use super::observed::ObservedJob;
-use super::{relabel, reset, status, steps};
+use super::{relabel, reset, run_control, status, steps};
 
 /// What one decision collects before it is ordered into effects.
 #[derive(Default)]
@@ -34,6 +34,7 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
     let mut plan = Plan::default();
 
     reset::apply(wf, generation, &mut status, stamp, &mut plan);
+    let control = run_control::read(wf, &status);
 
     let verdict = match Dag::build(&wf.spec) {
         Ok(dag) => {
@@ -55,21 +56,23 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
                 stamp,
                 jobs: &jobs_by_name,
                 jobs_of_run: &jobs_of_run,
+                control: &control,
             };
             status.steps = steps::advance(&inputs, std::mem::take(&mut status.steps), &mut plan);
+            run_control::stop(
+                &control,
+                &dag,
+                wf,
+                &jobs_by_name,
+                &mut status,
+                stamp,
+                &mut plan,
+            );
             status::Verdict::Valid
         }
         Err(errors) => status::Verdict::Invalid(messages::invalid(&errors)),
     };
-    status::conclude(
-        &mut status,
-        before,
-        verdict,
-        wf.spec.containers.len(),
-        generation,
-        stamp,
-        &mut plan,
-    );
+    status::conclude(&mut status, before, verdict, wf, &control, stamp, &mut plan);
 
     cleanup(&status, jobs, generation, &mut plan);
     let leaving: HashSet<&str> = plan.deletes.iter().map(String::as_str).collect();

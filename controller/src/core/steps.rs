@@ -10,6 +10,7 @@ use kwf_api::{Dag, StepPhase, StepStatus, Workflow, job_name};
 use super::decide::Plan;
 use super::job::build_job;
 use super::observed::{JobState, ObservedJob};
+use super::run_control::RunControl;
 use super::{messages, timeouts};
 
 /// What every step decision needs to know.
@@ -27,6 +28,8 @@ pub(super) struct StepInputs<'a> {
     pub jobs: &'a HashMap<&'a str, &'a ObservedJob>,
     /// Jobs of this generation and run by step name (their names are `job_name(..)` of it).
     pub jobs_of_run: &'a HashMap<&'a str, &'a ObservedJob>,
+    /// Stop and suspend requests (see `run_control`).
+    pub control: &'a RunControl,
 }
 
 impl StepInputs<'_> {
@@ -90,7 +93,9 @@ pub(super) fn advance(
     }
     if book.entries.iter().any(|e| e.phase == StepPhase::Failed) {
         skip_pending(inputs, &mut book);
-    } else {
+    } else if !inputs.control.holds_new_steps()
+        && !book.entries.iter().any(|e| e.phase == StepPhase::Stopped)
+    {
         start_ready(inputs, &mut book, plan);
     }
     book.entries
@@ -121,7 +126,7 @@ fn update_step(inputs: &StepInputs, book: &mut Book, k: usize, plan: &mut Plan) 
             let job = inputs.jobs.get(job_name.as_str()).copied();
             track_running(inputs, entry, job, plan);
         }
-        StepPhase::Failed => {
+        StepPhase::Failed | StepPhase::Stopped => {
             let Some(entry) = book.get_mut(k) else {
                 return;
             };
@@ -129,7 +134,8 @@ fn update_step(inputs: &StepInputs, book: &mut Book, k: usize, plan: &mut Plan) 
                 return;
             };
             if job.state == JobState::Active && !job.deleting {
-                // Timed out by our own deadline: stop the Job so it does not run on.
+                // Timed out by our own deadline, or stopped: the Job must not run on (a
+                // delete lost with the reconcile that wrote the status is sent again).
                 plan.deletes.push(job.name.clone());
             }
         }
@@ -148,7 +154,11 @@ fn track_running(
     let step = entry.name.clone();
     let Some(job) = job.filter(|job| job.state.is_finished() || !job.deleting) else {
         // Deleted by hand (or its deletion is under way) before it finished: the shell passes
-        // every Job it created, so absence is never a Job not yet seen.
+        // every Job it created, so absence is never a Job not yet seen. Unless a stop is
+        // being acted on (from a status that does not show it yet): the stop records it.
+        if inputs.control.stop.is_some() {
+            return;
+        }
         let message = messages::deleted(
             &step,
             &job_name,
@@ -262,7 +272,8 @@ fn skip_pending(inputs: &StepInputs, book: &mut Book) {
                 entry.phase = StepPhase::Skipped;
                 entry.message = Some(message);
             }
-            StepPhase::Running | StepPhase::Succeeded | StepPhase::Skipped => {}
+            StepPhase::Running | StepPhase::Succeeded | StepPhase::Skipped | StepPhase::Stopped => {
+            }
         }
     }
 }
