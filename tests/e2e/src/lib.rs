@@ -1,13 +1,14 @@
 //! The harness of the end-to-end tests in `tests/e2e/tests/`, of the benchmark ([`bench`], run
 //! by `cargo xtask bench`) and of `cargo xtask demo`: one controller runner ([`controller`]), one
 //! test scene ([`scene`]) over one namespace maker ([`namespace`]), one set of workflows
-//! ([`fixtures`]), and readers of the controller's metrics ([`metrics`]) and of watches ([`watch`]).
+//! ([`fixtures`]), the plugin runner ([`plugin`]), and readers of the controller's metrics ([`metrics`]) and of watches ([`watch`]).
 
 pub mod bench;
 pub mod controller;
 pub mod fixtures;
 pub mod metrics;
 pub mod namespace;
+pub mod plugin;
 pub mod scene;
 pub mod service_account;
 pub mod watch;
