@@ -79,7 +79,9 @@ pub async fn connect(flags: &ConnectionFlags) -> anyhow::Result<Cluster> {
     let client = if flags.verbosity >= crate::request_log::REQUEST_LEVEL {
         kube::client::ClientBuilder::try_from(config)
             .map_err(cannot_build)?
-            .with_layer(&crate::request_log::RequestLog)
+            .with_layer(&crate::request_log::RequestLog {
+                server: server.clone(),
+            })
             .build()
     } else {
         Client::try_from(config).map_err(cannot_build)?

@@ -15,21 +15,28 @@ use tower::{Layer, Service};
 /// The lowest `-v` level that logs requests (kubectl's: 6 logs URL, status and time).
 pub const REQUEST_LEVEL: u8 = 6;
 
-/// The layer that logs each request once it is answered.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestLog;
+/// The layer that logs each request once it is answered. It sits outside kube's own stack,
+/// where URIs are still relative to the cluster's: `server` completes them.
+#[derive(Clone, Debug)]
+pub struct RequestLog {
+    pub server: String,
+}
 
 impl<S> Layer<S> for RequestLog {
     type Service = Logged<S>;
 
     fn layer(&self, inner: S) -> Logged<S> {
-        Logged { inner }
+        Logged {
+            inner,
+            server: self.server.clone(),
+        }
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct Logged<S> {
     inner: S,
+    server: String,
 }
 
 impl<S, B> Service<Request<Body>> for Logged<S>
@@ -48,7 +55,7 @@ where
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let method = request.method().clone();
-        let uri = request.uri().clone();
+        let url = url(&self.server, request.uri());
         let started = Instant::now();
         let answer = self.inner.call(request);
         Box::pin(async move {
@@ -57,16 +64,35 @@ where
                 Ok(response) => Ok(response.status()),
                 Err(err) => Err(err.to_string()),
             };
-            eprintln!("{}", line(&method, &uri, outcome, started.elapsed()));
+            eprintln!("{}", line(&method, &url, outcome, started.elapsed()));
             answer
         })
+    }
+}
+
+/// The request's full URL as kubectl prints it: the server's, and no empty query left over
+/// by the client (`?`, `?&`).
+pub fn url(server: &str, uri: &Uri) -> String {
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    let path = path.replacen("?&", "?", 1);
+    let path = path.strip_suffix('?').unwrap_or(&path);
+    if uri.scheme().is_some() {
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        format!(
+            "{}://{authority}{path}",
+            uri.scheme_str().unwrap_or("https")
+        )
+    } else {
+        format!("{}{path}", server.trim_end_matches('/'))
     }
 }
 
 /// `GET URL 200 OK in 3 milliseconds`, or `GET URL failed: ERROR in …`.
 pub fn line(
     method: &Method,
-    uri: &Uri,
+    uri: &str,
     outcome: Result<StatusCode, String>,
     took: Duration,
 ) -> String {
@@ -85,10 +111,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn urls_are_whole_and_without_an_empty_query() {
+        let server = "https://127.0.0.1:6443/";
+        let relative = |text: &str| url(server, &text.parse::<Uri>().unwrap());
+        assert_eq!(
+            relative("/apis/kwf.dev/v1alpha1/namespaces/x/workflows/y?"),
+            "https://127.0.0.1:6443/apis/kwf.dev/v1alpha1/namespaces/x/workflows/y"
+        );
+        assert_eq!(
+            relative("/apis/kwf.dev/v1alpha1/namespaces/x/workflows?&labelSelector=team%3Da"),
+            "https://127.0.0.1:6443/apis/kwf.dev/v1alpha1/namespaces/x/workflows?labelSelector=team%3Da"
+        );
+        assert_eq!(
+            relative("https://10.0.0.1/api/v1/pods"),
+            "https://10.0.0.1/api/v1/pods"
+        );
+    }
+
+    #[test]
     fn a_request_line_reads_like_kubectl_s() {
-        let uri: Uri = "https://127.0.0.1:6443/apis/kwf.dev/v1alpha1/namespaces/x/workflows/y"
-            .parse()
-            .unwrap();
+        let uri = "https://127.0.0.1:6443/apis/kwf.dev/v1alpha1/namespaces/x/workflows/y";
         assert_eq!(
             line(
                 &Method::PATCH,
@@ -101,7 +143,7 @@ mod tests {
         assert_eq!(
             line(
                 &Method::GET,
-                &uri,
+                uri,
                 Err("connection\nrefused".into()),
                 Duration::from_millis(1)
             ),
