@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(
             line(
                 &Method::PATCH,
-                &uri,
+                uri,
                 Ok(StatusCode::OK),
                 Duration::from_millis(4)
             ),
