@@ -19,6 +19,20 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 pub async fn run(scene: &Scene, args: &[&str]) -> PluginRun {
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["-n", &scene.ns]);
+    let kubeconfig = scene.env.kubeconfig();
+    run_with(scene, &all, &[("KUBECONFIG", kubeconfig.as_os_str())]).await
+}
+
+/// `kubectl workflow ARGS` as given, with these environment variables (kubectl takes no flags
+/// before a plugin's name, so the connection comes from KUBECONFIG or flags after it).
+///
+/// # Panics
+/// If kubectl cannot be run or does not finish within [`COMMAND_TIMEOUT`].
+pub async fn run_with(
+    scene: &Scene,
+    args: &[&str],
+    envs: &[(&str, &std::ffi::OsStr)],
+) -> PluginRun {
     let kubectl = scene.env.kubectl().get_program().to_owned();
     let plugin_dir = workspace_bin("kubectl-workflow")
         .parent()
@@ -31,19 +45,21 @@ pub async fn run(scene: &Scene, args: &[&str]) -> PluginRun {
     let mut command = tokio::process::Command::new(kubectl);
     command
         .arg("workflow")
-        .args(&all)
+        .args(args)
         .env("PATH", path)
-        .env("KUBECONFIG", scene.env.kubeconfig())
         .env_remove("NO_COLOR")
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
+    for (key, value) in envs {
+        command.env(key, value);
+    }
     let output = tokio::time::timeout(COMMAND_TIMEOUT, command.output())
         .await
         .unwrap_or_else(|_| {
-            panic!("kubectl workflow {all:?} did not finish within {COMMAND_TIMEOUT:?}")
+            panic!("kubectl workflow {args:?} did not finish within {COMMAND_TIMEOUT:?}")
         })
         .expect("run kubectl");
-    PluginRun::from(&all, output)
+    PluginRun::from(args, output)
 }
 
 /// The result of one invocation.
