@@ -59,9 +59,9 @@ pub enum Command {
     Create(CreateArgs),
     /// Show a workflow's DAG with the live state of every step.
     Graph(GraphArgs),
-    /// Show a workflow in detail: spec, steps, conditions and recent events.
+    /// Show a workflow in detail: spec, steps, failed steps' last log lines, conditions, events.
     Describe(WorkflowArg),
-    /// Rerun a workflow, or only its failed and skipped steps with --failed.
+    /// Rerun a workflow, or only its failed, skipped and stopped steps with --failed.
     Restart(RestartArgs),
     /// Stop a running workflow: delete its running Jobs, mark what did not finish Stopped.
     Stop(StopArgs),
@@ -184,7 +184,7 @@ pub struct RestartArgs {
     #[command(flatten)]
     pub workflow: WorkflowArg,
 
-    /// Rerun only the failed and skipped steps, keeping what succeeded.
+    /// Rerun only the failed, skipped and stopped steps, keeping what succeeded.
     #[arg(long)]
     pub failed: bool,
 
@@ -196,9 +196,10 @@ pub struct RestartArgs {
 /// it, `server` has the API server check the change without persisting it.
 #[derive(Args, Debug, Clone, Copy)]
 pub struct DryRunFlag {
-    /// Do not change anything: `client` (nothing is sent but reads) or `server` (API server dry run).
+    /// Change nothing: `client` (only reads are sent) or `server` (the API server checks the
+    /// change without persisting it); `--dry-run` alone means client.
     #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, default_value_t = DryRun::None,
-          default_missing_value = "client")]
+          default_missing_value = "client", hide_possible_values = true)]
     pub dry_run: DryRun,
 }
 

@@ -294,6 +294,46 @@ async fn a_suspended_workflow_starts_no_step_until_resumed() {
 }
 
 #[tokio::test]
+async fn a_workflow_created_suspended_starts_when_resumed() {
+    let (scene, _controller) = scene("rc-created").await;
+    let mut wf = workflow("held", 60, vec![shell_step("only", &[], "echo only")]);
+    wf.metadata.annotations = Some([(ANNOTATION_SUSPEND.to_owned(), "true".to_owned())].into());
+    let file = scene.write("held.yaml", &kwf_e2e::fixtures::manifest(&wf));
+    let file = file.display().to_string();
+    run(&scene, &["create", "-f", &file]).await.expect_code(0);
+    let suspended = scene
+        .wait_for("held", WITHIN, "the Suspended condition", |wf| {
+            wf.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == CONDITION_SUSPENDED && c.status == "True")
+            })
+        })
+        .await;
+    assert_eq!(
+        suspended.status.as_ref().and_then(|s| s.phase),
+        Some(WorkflowPhase::Started)
+    );
+    assert!(
+        scene.jobs_of("held").await.is_empty(),
+        "a step started while suspended"
+    );
+    // `wait` times out on a suspended workflow, saying where it is.
+    let waited = run(&scene, &["wait", "held", "--timeout=1s"]).await;
+    waited.expect_code(3);
+    assert!(
+        waited
+            .error_line()
+            .contains("(it is Started, 0/1 steps succeeded)"),
+        "{waited}"
+    );
+
+    run(&scene, &["resume", "held"]).await.expect_code(0);
+    let done = run(&scene, &["wait", "held", "--timeout=60s"]).await;
+    done.expect_code(0);
+}
+
+#[tokio::test]
 async fn wait_exits_by_how_the_workflow_ended() {
     let (scene, _controller) = scene("rc-wait").await;
     scene
