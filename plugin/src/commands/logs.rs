@@ -169,6 +169,12 @@ impl StepLogs<'_> {
                     };
                     bail!("{}{hint}", not_run(wf, step, self.name));
                 }
+                if wf.status.as_ref().map(|s| s.step_phase(step)) == Some(StepPhase::Failed) {
+                    // Its log is what was asked for (`--failed`, or the failure among all).
+                    self.session.terminal.note(&format!(
+                        "warning: step \"{step}\" failed but no pod of its Job with a log is left"
+                    ));
+                }
                 continue;
             };
             self.print_whole(pod, step).await?;
