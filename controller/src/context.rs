@@ -10,6 +10,7 @@ use crate::events::Events;
 use crate::job_cache::JobCache;
 use crate::metrics::Metrics;
 use crate::status_writes::StatusWrites;
+use crate::volume_watch::VolumeCaches;
 
 /// Shared state of the Workflow reconciler. Built once per process; everything in it is
 /// injectable so tests can run reconcile() against any client and cache.
@@ -18,6 +19,8 @@ pub struct Context {
     pub events: Events,
     pub metrics: Metrics,
     pub jobs: JobCache,
+    /// The claims the Workflows control and the JobTemplates their steps name.
+    pub volumes: VolumeCaches,
     /// Status writes the Workflow watch has not shown back yet.
     pub status_writes: StatusWrites,
     /// Consecutive failed reconciles per Workflow.
@@ -32,6 +35,7 @@ impl Context {
         events: Events,
         metrics: Metrics,
         jobs: JobCache,
+        volumes: VolumeCaches,
         identity: String,
     ) -> Self {
         Self {
@@ -39,6 +43,7 @@ impl Context {
             events,
             metrics,
             jobs,
+            volumes,
             status_writes: StatusWrites::default(),
             backoff: RetryBackoff::default(),
             identity,

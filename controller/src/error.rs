@@ -10,6 +10,11 @@ pub enum StartError {
         "the Workflow CRD (workflows.kwf.dev) is not installed: kubectl apply -f crd/workflow.yaml"
     )]
     CrdNotInstalled,
+    /// The JobTemplate CRD is missing from the cluster (a CRD of this release not applied).
+    #[error(
+        "the JobTemplate CRD (jobtemplates.kwf.dev) is not installed: kubectl apply -f crd/jobtemplate.yaml"
+    )]
+    JobTemplateCrdNotInstalled,
     /// The kubeconfig or in-cluster configuration could not be loaded.
     #[error(
         "cannot load the Kubernetes client configuration: {0}; pass --kubeconfig or set KUBECONFIG"
@@ -43,6 +48,20 @@ pub enum ReconcileError {
     /// A request to delete a Job failed.
     #[error("deleting Job {name}: {source}")]
     DeleteJob {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// A request to create a PersistentVolumeClaim failed.
+    #[error("creating PersistentVolumeClaim {name}: {source}")]
+    CreateClaim {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// A request to delete a PersistentVolumeClaim failed.
+    #[error("deleting PersistentVolumeClaim {name}: {source}")]
+    DeleteClaim {
         name: String,
         #[source]
         source: kube::Error,
@@ -83,6 +102,8 @@ impl ReconcileError {
             ReconcileError::CreateJob { .. } => "create_job",
             ReconcileError::DeleteJob { .. } => "delete_job",
             ReconcileError::PatchJob { .. } => "patch_job",
+            ReconcileError::CreateClaim { .. } => "create_claim",
+            ReconcileError::DeleteClaim { .. } => "delete_claim",
             ReconcileError::PatchStatus { source, .. } if is_conflict(source) => "status_conflict",
             ReconcileError::PatchStatus { .. } => "patch_status",
             ReconcileError::ListPods { .. } => "list_pods",

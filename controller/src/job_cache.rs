@@ -14,9 +14,9 @@ use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
-use crate::core::job::ANNOTATION_INHERITED_LABELS;
 use crate::core::{ContainerExit, JobState, ObservedJob};
 use crate::error::ReconcileError;
+use kwf_api::job::ANNOTATION_INHERITED_LABELS;
 
 /// How long a created Job stays expected when the watch never shows it (e.g. it was created and
 /// deleted while the watch was re-listing); after that its absence counts.
@@ -256,6 +256,30 @@ impl JobCache {
     }
 }
 
+impl JobCache {
+    /// Fills the node the pod of each Job that `needs_node` was placed on, listing its pods
+    /// (until the pod is placed, the node stays unknown and the core looks again).
+    pub async fn fill_nodes(
+        &self,
+        client: &Client,
+        namespace: &str,
+        jobs: &mut [ObservedJob],
+        needs_node: impl Fn(&ObservedJob) -> bool,
+    ) -> Result<(), ReconcileError> {
+        for job in jobs.iter_mut().filter(|job| job.node.is_none()) {
+            if !needs_node(job) {
+                continue;
+            }
+            let pods = list_pods(client, namespace, &job.name).await?;
+            job.node = pods
+                .iter()
+                .filter_map(|pod| pod.spec.as_ref()?.node_name.clone())
+                .next();
+        }
+        Ok(())
+    }
+}
+
 /// Adds the Job to its owners' index; true when it was not there yet.
 fn index(book: &mut Bookkeeping, job: &Job) -> bool {
     let Some(name) = job.metadata.name.as_deref() else {
@@ -327,6 +351,15 @@ async fn container_exit(
     namespace: &str,
     job: &str,
 ) -> Result<Option<ContainerExit>, ReconcileError> {
+    Ok(pick_exit(&list_pods(client, namespace, job).await?))
+}
+
+/// The pods of the Job named `job`.
+async fn list_pods(
+    client: &Client,
+    namespace: &str,
+    job: &str,
+) -> Result<Vec<Pod>, ReconcileError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let params = ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}"));
     let list = pods
@@ -336,7 +369,7 @@ async fn container_exit(
             name: job.to_owned(),
             source,
         })?;
-    Ok(pick_exit(&list.items))
+    Ok(list.items)
 }
 
 fn pick_exit(pods: &[Pod]) -> Option<ContainerExit> {

@@ -21,6 +21,7 @@ pub mod server;
 pub mod status_writes;
 pub mod telemetry;
 pub mod term;
+pub mod volume_watch;
 pub mod wiring;
 pub mod workflows;
 

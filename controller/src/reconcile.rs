@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolumeClaim};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -16,10 +16,12 @@ use tracing::Instrument;
 
 use crate::config::MANAGER;
 use crate::context::Context;
-use crate::core::job::ANNOTATION_INHERITED_LABELS;
-use crate::core::{self, Effect, JobState, ObservedJob, OwnedKind, OwnedObject, WorkflowEvent};
+use crate::core::{
+    self, Effect, JobState, Observed, ObservedJob, OwnedKind, OwnedObject, WorkflowEvent,
+};
 use crate::error::{ReconcileError, has_status};
 use crate::events::Pending;
+use kwf_api::job::ANNOTATION_INHERITED_LABELS;
 
 /// Annotation on every Job this controller creates: which replica created it (pod name or
 /// hostname-pid), so that two replicas acting at once would show.
@@ -60,7 +62,28 @@ async fn reconcile_workflow(wf: Arc<Workflow>, ctx: &Context) -> Result<Action, 
         })
         .await?;
 
-    let decision = core::decide(&wf, &observed, jiff::Timestamp::now());
+    let claims = ctx.volumes.claims_of(&uid);
+    let job_templates = ctx.volumes.templates_of(&wf, &namespace);
+    if !wf.spec.volume_claim_templates.is_empty() {
+        // The node of a step on a single-node claim, until its status records it.
+        let placed = core::steps_on_single_node_claims(&wf, &job_templates);
+        ctx.jobs
+            .fill_nodes(&ctx.client, &namespace, &mut observed, |job| {
+                placed.contains(job.step.as_str())
+                    && status.step(&job.step).is_some_and(|s| s.node.is_none())
+            })
+            .await?;
+    }
+
+    let decision = core::decide(
+        &wf,
+        &Observed {
+            jobs: &observed,
+            claims: &claims,
+            job_templates: &job_templates,
+        },
+        jiff::Timestamp::now(),
+    );
     apply(&wf, &namespace, &uid, &observed, decision.effects, ctx).await?;
 
     ctx.backoff.forget(&uid);
@@ -95,6 +118,7 @@ async fn apply(
     ctx: &Context,
 ) -> Result<(), ReconcileError> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
     let mut creates = Vec::new();
     let mut events = Vec::new();
     for effect in effects {
@@ -105,8 +129,10 @@ async fn apply(
         create_all(wf, uid, observed, &jobs, std::mem::take(&mut creates), ctx).await?;
         match effect {
             Effect::Create(OwnedObject::Job(_)) => unreachable!("handled above"),
+            Effect::Create(OwnedObject::Claim(claim)) => create_claim(&claims, *claim).await?,
             Effect::Delete(target) => match target.kind {
                 OwnedKind::Job => delete_job(&jobs, &target.name).await?,
+                OwnedKind::PersistentVolumeClaim => delete_claim(&claims, &target.name).await?,
             },
             Effect::Relabel {
                 target,
@@ -114,6 +140,8 @@ async fn apply(
                 inherited,
             } => match target.kind {
                 OwnedKind::Job => patch_labels(&jobs, &target.name, &labels, &inherited).await?,
+                // The relabel cascade covers Jobs only; the core asks for nothing else.
+                OwnedKind::PersistentVolumeClaim => {}
             },
             Effect::WriteStatus(status) => patch_status(wf, namespace, uid, *status, ctx).await?,
             // Events describe what the status records: publish them once it is written.
@@ -206,6 +234,40 @@ fn record_scheduling_latency(
     if let Some(latency) = latency {
         ctx.metrics.record_scheduling_latency(latency);
         tracing::debug!(step = %step, latency_ms = latency.as_secs_f64() * 1000.0, "step scheduled");
+    }
+}
+
+/// Creates a claim; AlreadyExists is success (the name is deterministic). The claim watch
+/// brings it back and reconciles the Workflow, whose step then starts.
+async fn create_claim(
+    api: &Api<PersistentVolumeClaim>,
+    claim: PersistentVolumeClaim,
+) -> Result<(), ReconcileError> {
+    let params = PostParams {
+        field_manager: Some(MANAGER.to_owned()),
+        ..Default::default()
+    };
+    match api.create(&params, &claim).await {
+        Ok(_) => {
+            tracing::debug!(claim = %claim.name_any(), "created PersistentVolumeClaim");
+            Ok(())
+        }
+        Err(err) if has_status(&err, 409) => Ok(()),
+        Err(source) => Err(ReconcileError::CreateClaim {
+            name: claim.name_any(),
+            source,
+        }),
+    }
+}
+
+async fn delete_claim(api: &Api<PersistentVolumeClaim>, name: &str) -> Result<(), ReconcileError> {
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(err) if has_status(&err, 404) => Ok(()),
+        Err(source) => Err(ReconcileError::DeleteClaim {
+            name: name.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -404,6 +466,7 @@ mod tests {
             events,
             metrics.clone(),
             JobCache::new(store),
+            crate::volume_watch::VolumeCaches::unwatched(),
             "test".into(),
         ))
     }

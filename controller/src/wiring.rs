@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::RateLimitLayer;
 use crate::server::{self, Readiness};
 use crate::term::{self, Reconciler};
+use crate::volume_watch::{self, ClaimTriggers};
 use crate::workflows::{WorkflowReconciler, workflows_api};
 
 /// In-flight reconciles get this long to finish after SIGTERM.
@@ -63,6 +64,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         readiness,
     ));
 
+    let claim_triggers = ClaimTriggers::default();
+    let volumes = volume_watch::start(&client, config.namespace.as_deref(), claim_triggers.clone());
+
     let identity = config.identity();
     let leadership = if config.leader_elect {
         Leadership::elect(
@@ -93,6 +97,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         events,
         metrics,
         jobs,
+        volumes,
         identity,
     ));
     let reconcilers: Vec<Arc<dyn Reconciler>> = vec![Arc::new(WorkflowReconciler {
@@ -102,6 +107,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         concurrency: config.concurrency,
         ctx,
         triggers,
+        claim_triggers,
     })];
     term::lead_terms(
         &reconcilers,
@@ -172,6 +178,18 @@ async fn check_api(client: &Client, config: &Config) -> Result<(), StartError> {
                 reason: status.message.clone(),
             })
         }
+        Err(err) => Err(StartError::Connect(err)),
+    }?;
+    let templates: kube::Api<kwf_api::JobTemplate> = match config.namespace.as_deref() {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    };
+    match templates
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if has_status(&err, 404) => Err(StartError::JobTemplateCrdNotInstalled),
         Err(err) => Err(StartError::Connect(err)),
     }
 }

@@ -18,6 +18,7 @@ use crate::error::ReconcileError;
 use crate::job_watch::TriggerSlot;
 use crate::reconcile::{error_policy, reconcile};
 use crate::term::Reconciler;
+use crate::volume_watch::ClaimTriggers;
 
 /// What the Workflow reconciler needs across terms.
 pub struct WorkflowReconciler {
@@ -30,6 +31,8 @@ pub struct WorkflowReconciler {
     pub concurrency: u16,
     pub ctx: Arc<Context>,
     pub triggers: TriggerSlot,
+    /// Reconcile triggers from the claim watch.
+    pub claim_triggers: ClaimTriggers,
 }
 
 impl WorkflowReconciler {
@@ -58,19 +61,24 @@ impl Reconciler for WorkflowReconciler {
         let concurrency = self.concurrency;
         let ctx = self.ctx.clone();
         let triggers = self.triggers.clone();
+        let claim_triggers = self.claim_triggers.clone();
         Box::pin(async move {
             let mut waiting = stop.clone();
-            // Decisions need every Job: wait for the Job cache's first list.
+            // Decisions need every Job, claim and JobTemplate: wait for the caches' first lists.
             tokio::select! {
                 biased;
                 _ = waiting.wait_for(|stopped| *stopped) => return,
-                _ = ctx.jobs.store().wait_until_ready() => {}
+                _ = async { let _ = ctx.jobs.store().wait_until_ready().await; ctx.volumes.ready().await } => {}
             }
             let (trigger_tx, mut trigger_rx) = mpsc::unbounded_channel();
             triggers.set(Some(trigger_tx));
-            // Empties the slot however the term ends (also when dropped at a lost leadership).
+            let (claim_tx, mut claim_rx) = mpsc::unbounded_channel();
+            claim_triggers.set(Some(claim_tx));
+            // Empties the slots however the term ends (also when dropped at a lost leadership).
             let _slot = ClearOnDrop(triggers);
+            let _claim_slot = ClearClaimsOnDrop(claim_triggers);
             let owned_jobs = futures::stream::poll_fn(move |cx| trigger_rx.poll_recv(cx));
+            let owned_claims = futures::stream::poll_fn(move |cx| claim_rx.poll_recv(cx));
 
             let mut wf_watch = watcher::Config::default();
             if let Some(selector) = &selector {
@@ -91,6 +99,7 @@ impl Reconciler for WorkflowReconciler {
                 .applied_objects();
             let controller = Controller::for_stream(workflows, wf_store)
                 .owns_shared_stream(owned_jobs)
+                .owns_shared_stream(owned_claims)
                 .with_config(controller::Config::default().concurrency(concurrency));
             // Every Workflow whose Job changed while we stood by is reconciled by the
             // Controller's initial list, which reconciles every Workflow once.
@@ -117,6 +126,14 @@ impl Reconciler for WorkflowReconciler {
 struct ClearOnDrop(TriggerSlot);
 
 impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.set(None);
+    }
+}
+
+struct ClearClaimsOnDrop(ClaimTriggers);
+
+impl Drop for ClearClaimsOnDrop {
     fn drop(&mut self) {
         self.0.set(None);
     }

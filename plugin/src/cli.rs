@@ -348,6 +348,23 @@ pub struct LogsArgs {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub file: FileArg,
+
+    /// Print the PersistentVolumeClaims and Jobs the first run of each valid workflow creates,
+    /// exactly as the controller builds them (step fields, Job templates and podDefaults merged),
+    /// as a kubectl List.
+    #[arg(long)]
+    pub jobs: bool,
+
+    /// Format of `--jobs`.
+    #[arg(short = 'o', long, value_enum, default_value_t = ObjectOutput::Yaml, requires = "jobs")]
+    pub output: ObjectOutput,
+}
+
+/// Output formats of `validate --jobs`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectOutput {
+    Yaml,
+    Json,
 }
 
 #[derive(Args, Debug)]

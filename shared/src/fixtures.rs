@@ -93,6 +93,7 @@ pub fn workflow_of(name: &str, steps: Vec<Step>) -> Workflow {
         WorkflowSpec {
             max_step_timeout: MAX_STEP_TIMEOUT,
             containers: steps,
+            ..WorkflowSpec::default()
         },
     );
     wf.metadata = ObjectMeta {

@@ -32,8 +32,18 @@ pub enum ProblemKind {
     Cycle,
     /// `maxStepTimeout` is neither -1 nor positive.
     InvalidTimeout,
-    /// A step has neither `image` nor `jobTemplate`.
+    /// A step has neither `image` nor `jobTemplate` nor `jobTemplateRef`.
     MissingImage,
+    /// A step has both `jobTemplate` and `jobTemplateRef`.
+    TwoTemplates,
+    /// A `volumeMounts` entry names no volume or claim template of the workflow.
+    UnknownVolume,
+    /// Two volumes or claim templates share a name.
+    DuplicateVolume,
+    /// A claim template's name is not a DNS-1123 label of at most 40 characters.
+    InvalidClaimName,
+    /// More volumes and claim templates, or more mounts in a step, than allowed.
+    TooManyVolumes,
 }
 
 /// One problem of a spec: the step it concerns (if any), its kind, and what to do about it.
@@ -45,7 +55,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn of_step(step: &str, kind: ProblemKind, message: String) -> Problem {
+    pub(crate) fn of_step(step: &str, kind: ProblemKind, message: String) -> Problem {
         Problem {
             step: Some(step.to_owned()),
             kind,
@@ -53,7 +63,7 @@ impl Problem {
         }
     }
 
-    fn of_spec(kind: ProblemKind, message: String) -> Problem {
+    pub(crate) fn of_spec(kind: ProblemKind, message: String) -> Problem {
         Problem {
             step: None,
             kind,
@@ -168,14 +178,25 @@ pub(crate) fn problems(
                 "another step has the same name: give every step a unique stepName".to_owned(),
             ));
         }
-        if step.image.as_deref().is_none_or(str::is_empty) && step.job_template.is_none() {
+        if step.image.as_deref().is_none_or(str::is_empty)
+            && step.job_template.is_none()
+            && step.job_template_ref.is_none()
+        {
             problems.push(Problem::of_step(
                 name,
                 ProblemKind::MissingImage,
-                "no image: set image (or a jobTemplate)".to_owned(),
+                "no image: set image (or a jobTemplate or jobTemplateRef)".to_owned(),
+            ));
+        }
+        if step.job_template.is_some() && step.job_template_ref.is_some() {
+            problems.push(Problem::of_step(
+                name,
+                ProblemKind::TwoTemplates,
+                "both jobTemplate and jobTemplateRef: keep one of them".to_owned(),
             ));
         }
     }
+    problems.extend(crate::volume_checks::problems(spec));
 
     let mut unresolved = graph.unresolved.iter().peekable();
     for (i, step) in steps.iter().enumerate() {

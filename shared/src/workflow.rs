@@ -2,11 +2,15 @@
 //! for field, so its manifests apply unchanged; everything added is optional.
 
 use k8s_openapi::api::batch::v1::JobTemplateSpec;
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Volume, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::job_template::JobTemplateRef;
+use crate::pod_defaults::PodDefaults;
+use crate::volumes::{MAX_VOLUMES, VolumeClaimPolicy, VolumeClaimTemplate};
 
 /// API group of every kwf resource and the prefix of its labels and annotations.
 pub const GROUP: &str = "kwf.dev";
@@ -64,6 +68,14 @@ pub const CONDITION_SUSPENDED: &str = "Suspended";
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new(crate::volume_schema::mounts_declared_rule())
+        .message(crate::volume_schema::MOUNTS_DECLARED_MESSAGE)
+        .reason(kube::core::Reason::FieldValueInvalid),
+    validation = kube::core::Rule::new(crate::volume_schema::NAMES_UNIQUE_RULE)
+        .message(crate::volume_schema::NAMES_UNIQUE_MESSAGE)
+        .reason(kube::core::Reason::FieldValueInvalid)
+)]
 pub struct WorkflowSpec {
     /// Seconds a step may run, counted from its Job's creation, before the step and the
     /// workflow fail. `-1` means unlimited.
@@ -76,6 +88,40 @@ pub struct WorkflowSpec {
     #[schemars(length(min = 1, max = crate::limits::MAX_STEPS), transform = crate::dependencies_exist::dependencies_exist)]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["stepName".into()]))]
     pub containers: Vec<Step>,
+    /// Defaults for every step's pod: env, labels, annotations, placement, ServiceAccount,
+    /// pull secrets, security context, priority. A step's own value wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_defaults: Option<PodDefaults>,
+    /// Volumes steps may mount by name (any core/v1 volume source: an existing claim, a
+    /// ConfigMap, a hostPath, ...). A step's pod gets those its containers mount.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::volume_schema::volumes")]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["name".into()]))]
+    pub volumes: Vec<Volume>,
+    /// Claims the controller creates for each generation of the spec, before the first step
+    /// that mounts them; steps mount them by `name` like `volumes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_VOLUMES))]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["name".into()]))]
+    pub volume_claim_templates: Vec<VolumeClaimTemplate>,
+    /// When the claims of `volumeClaimTemplates` are deleted: DeleteOnSuccess (the default),
+    /// DeleteOnFinish or Retain (until the Workflow is deleted or its spec changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_claim_policy: Option<VolumeClaimPolicy>,
+}
+
+impl Default for WorkflowSpec {
+    /// No steps (not valid on its own), the default timeout, nothing else.
+    fn default() -> Self {
+        WorkflowSpec {
+            max_step_timeout: DEFAULT_MAX_STEP_TIMEOUT,
+            containers: Vec::new(),
+            pod_defaults: None,
+            volumes: Vec::new(),
+            volume_claim_templates: Vec::new(),
+            volume_claim_policy: None,
+        }
+    }
 }
 
 /// `dependsOn: null` (which the API server prunes) reads as no dependencies in files too.
@@ -95,9 +141,12 @@ fn default_max_step_timeout() -> i64 {
         .message(kube::core::Message::Expression(
             "'step \"' + self.stepName + '\": depends on itself: remove it from its own dependsOn'".into()))
         .reason(kube::core::Reason::FieldValueInvalid),
-    validation = kube::core::Rule::new("(has(self.image) && self.image != '') || has(self.jobTemplate)")
-        .message(kube::core::Message::Expression("'step \"' + self.stepName + '\": no image: set image (or a jobTemplate)'".into()))
-        .reason(kube::core::Reason::FieldValueRequired)
+    validation = kube::core::Rule::new("(has(self.image) && self.image != '') || has(self.jobTemplate) || has(self.jobTemplateRef)")
+        .message(kube::core::Message::Expression("'step \"' + self.stepName + '\": no image: set image (or a jobTemplate or jobTemplateRef)'".into()))
+        .reason(kube::core::Reason::FieldValueRequired),
+    validation = kube::core::Rule::new("!(has(self.jobTemplate) && has(self.jobTemplateRef))")
+        .message(kube::core::Message::Expression("'step \"' + self.stepName + '\": both jobTemplate and jobTemplateRef: keep one of them'".into()))
+        .reason(kube::core::Reason::FieldValueInvalid)
 )]
 pub struct Step {
     /// The step's name: a DNS-1123 label of at most 40 characters (room for the workflow
@@ -141,8 +190,18 @@ pub struct Step {
     /// container's fields. The controller still sets `restartPolicy: Never`, the labels
     /// and the deadline; `image`, `command`, `args` and `env` then apply to no container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::job_template_schema::job_template")]
+    #[schemars(schema_with = "crate::embedded_schema::stripped::<JobTemplateSpec>")]
     pub job_template: Option<JobTemplateSpec>,
+    /// A stored JobTemplate (in the Workflow's namespace) to run, read when the step's Job is
+    /// created; the step's `image`, `command`, `args`, `env`, `resources` and `volumeMounts`
+    /// then apply to its first container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_template_ref: Option<JobTemplateRef>,
+    /// Volumes of the workflow (`volumes`, `volumeClaimTemplates`) mounted into the step's
+    /// container (the first container of a Job template).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::volume_schema::volume_mounts")]
+    pub volume_mounts: Vec<VolumeMount>,
 }
 
 /// Phase of a Workflow, in the seed's vocabulary.
@@ -249,6 +308,10 @@ pub struct StepStatus {
     /// Why the step failed, timed out or was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The node the step's pod ran on, where the controller needed to know it (a step that
+    /// mounts a ReadWriteOnce claim: the steps after it that mount the claim go there too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl WorkflowStatus {

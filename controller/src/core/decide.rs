@@ -4,12 +4,14 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kwf_api::job::inherited_labels;
 use kwf_api::{Dag, Workflow, WorkflowStatus};
 
+use super::claims::{self, Claims};
 use super::effect::{Decision, Effect, OwnedObject, OwnedRef, WorkflowEvent};
-use super::job::inherited_labels;
 use super::messages;
-use super::observed::ObservedJob;
+use super::observed::{Observed, ObservedJob};
 use super::{relabel, reset, run_control, status, steps};
 
 /// What one decision collects before it is ordered into effects.
@@ -18,13 +20,18 @@ pub(super) struct Plan {
     pub creates: Vec<Job>,
     /// Names of the Jobs to delete.
     pub deletes: Vec<String>,
+    pub claim_creates: Vec<PersistentVolumeClaim>,
+    /// Names of the claims to delete.
+    pub claim_deletes: Vec<String>,
     pub events: Vec<WorkflowEvent>,
     pub requeue_after: Option<Duration>,
 }
 
-/// The whole behaviour of the controller: (workflow, its observed Jobs, now) -> effects, in
-/// the order the [core's documentation](super) states. Linear in steps + Jobs.
-pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Decision {
+/// The whole behaviour of the controller: (workflow, what the shell observed of its Jobs,
+/// claims and JobTemplates, now) -> effects, in the order the [core's documentation](super)
+/// states. Linear in steps + Jobs.
+pub fn decide(wf: &Workflow, observed: &Observed<'_>, now: jiff::Timestamp) -> Decision {
+    let jobs = observed.jobs;
     let stamp = whole_seconds(now);
     let generation = wf.metadata.generation.unwrap_or(0);
     let wf_name = wf.metadata.name.as_deref().unwrap_or_default();
@@ -46,6 +53,7 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
                 .filter(|job| job.generation == generation && job.run == status.run)
                 .map(|job| (job.step.as_str(), job))
                 .collect();
+            let mut volume_claims = Claims::new(wf, wf_name, generation, observed.claims);
             let inputs = steps::StepInputs {
                 wf,
                 wf_name,
@@ -56,9 +64,16 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
                 stamp,
                 jobs: &jobs_by_name,
                 jobs_of_run: &jobs_of_run,
+                job_templates: observed.job_templates,
+                mounts: &claims::mounts_by_step(wf, observed.job_templates),
                 control: &control,
             };
-            status.steps = steps::advance(&inputs, std::mem::take(&mut status.steps), &mut plan);
+            status.steps = steps::advance(
+                &inputs,
+                &mut volume_claims,
+                std::mem::take(&mut status.steps),
+                &mut plan,
+            );
             run_control::stop(
                 &control,
                 &dag,
@@ -75,11 +90,23 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
     status::conclude(&mut status, before, verdict, wf, &control, stamp, &mut plan);
 
     cleanup(&status, jobs, generation, &mut plan);
+    claims::collect(wf, status.phase, observed.claims, generation, &mut plan);
     let leaving: HashSet<&str> = plan.deletes.iter().map(String::as_str).collect();
     let relabels = relabel::drift(&inherited_labels(wf), jobs, &leaving);
 
     let mut effects = Vec::with_capacity(
-        plan.creates.len() + 1 + plan.deletes.len() + relabels.len() + plan.events.len(),
+        plan.claim_creates.len()
+            + plan.creates.len()
+            + 1
+            + plan.deletes.len()
+            + plan.claim_deletes.len()
+            + relabels.len()
+            + plan.events.len(),
+    );
+    effects.extend(
+        plan.claim_creates
+            .into_iter()
+            .map(|claim| Effect::Create(OwnedObject::Claim(Box::new(claim)))),
     );
     effects.extend(
         plan.creates
@@ -93,6 +120,11 @@ pub fn decide(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Deci
         plan.deletes
             .into_iter()
             .map(|name| Effect::Delete(OwnedRef::job(name))),
+    );
+    effects.extend(
+        plan.claim_deletes
+            .into_iter()
+            .map(|name| Effect::Delete(OwnedRef::claim(name))),
     );
     effects.extend(relabels);
     effects.extend(plan.events.into_iter().map(Effect::Event));

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kwf_api::WorkflowStatus;
 
 /// A kind of object the Workflow owns (controller ownerReference) and the shell writes.
@@ -15,6 +16,8 @@ use kwf_api::WorkflowStatus;
 pub enum OwnedKind {
     /// batch/v1 Job: one per step run.
     Job,
+    /// core/v1 PersistentVolumeClaim: one per claim template and generation.
+    PersistentVolumeClaim,
 }
 
 impl OwnedKind {
@@ -22,6 +25,7 @@ impl OwnedKind {
     pub fn api_version(self) -> &'static str {
         match self {
             OwnedKind::Job => "batch/v1",
+            OwnedKind::PersistentVolumeClaim => "v1",
         }
     }
 
@@ -29,6 +33,7 @@ impl OwnedKind {
     pub fn kind(self) -> &'static str {
         match self {
             OwnedKind::Job => "Job",
+            OwnedKind::PersistentVolumeClaim => "PersistentVolumeClaim",
         }
     }
 }
@@ -48,12 +53,21 @@ impl OwnedRef {
             name: name.into(),
         }
     }
+
+    /// The PersistentVolumeClaim named `name`.
+    pub fn claim(name: impl Into<String>) -> Self {
+        Self {
+            kind: OwnedKind::PersistentVolumeClaim,
+            name: name.into(),
+        }
+    }
 }
 
 /// A whole object to create, built by the core with its owner reference and labels.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OwnedObject {
     Job(Box<Job>),
+    Claim(Box<PersistentVolumeClaim>),
 }
 
 impl OwnedObject {
@@ -61,6 +75,9 @@ impl OwnedObject {
     pub fn reference(&self) -> OwnedRef {
         match self {
             OwnedObject::Job(job) => OwnedRef::job(job.metadata.name.clone().unwrap_or_default()),
+            OwnedObject::Claim(claim) => {
+                OwnedRef::claim(claim.metadata.name.clone().unwrap_or_default())
+            }
         }
     }
 }

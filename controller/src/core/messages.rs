@@ -15,6 +15,14 @@ const DEADLINE_EXCEEDED: &str = "DeadlineExceeded";
 /// Kubernetes caps an Event's note at 1 KiB.
 const MAX_NOTE_BYTES: usize = 1024;
 
+/// A step whose `jobTemplateRef` names no JobTemplate.
+pub(super) fn missing_template(step: &str, template: &str, namespace: Option<&str>) -> String {
+    let namespace = namespace.unwrap_or("default");
+    format!(
+        "step \"{step}\": jobTemplateRef names JobTemplate \"{template}\", which does not exist in namespace {namespace}: create it (kubectl get jobtemplates -n {namespace}) and rerun with kubectl workflow restart --failed"
+    )
+}
+
 pub(super) fn timed_out(step: &str, seconds: i64) -> String {
     format!("step \"{step}\" timed out after {seconds}s (maxStepTimeout)")
 }
@@ -105,6 +113,11 @@ pub(super) fn step_succeeded(step: &str, job: &str) -> WorkflowEvent {
 
 pub(super) fn step_failed(job: &str, message: &str) -> WorkflowEvent {
     event("StepFailed", message.to_owned(), true, Some(job))
+}
+
+/// A step that failed before it had a Job (its JobTemplate is missing).
+pub(super) fn step_not_started(message: &str) -> WorkflowEvent {
+    event("StepFailed", message.to_owned(), true, None)
 }
 
 pub(super) fn step_timed_out(job: &str, message: &str) -> WorkflowEvent {

@@ -12,10 +12,11 @@
 //! at the first error (the whole reconcile is then retried):
 //!
 //! 1. **creates** ([`Effect::Create`]): an object exists before the status names it, so a
-//!    crash after the create is adopted, never taken for an object deleted by hand;
+//!    crash after the create is adopted, never taken for an object deleted by hand (claims
+//!    before Jobs);
 //! 2. **the status** ([`Effect::WriteStatus`], at most one): a step is recorded failed or reset
 //!    before its Job is deleted, so the deletion is not taken for a Job deleted by hand;
-//! 3. **deletes** ([`Effect::Delete`]);
+//! 3. **deletes** ([`Effect::Delete`]; Jobs before claims);
 //! 4. **relabels** ([`Effect::Relabel`]);
 //! 5. **events** ([`Effect::Event`]): they describe what the status records, so they are
 //!    published only once it is written.
@@ -26,12 +27,14 @@
 //! One job per module: [`decide()`] (the order above), `reset` (new generation, restart
 //! requests), `run_control` (stop and suspend requests), `steps` (Jobs -> step phases, starting and skipping steps), `timeouts` (step
 //! deadlines), `relabel` (the relabel cascade), `status` (phase, conditions, progress),
-//! `messages` (what people read), [`job`] (the Job of a step, and the labels that mark it),
-//! [`observed`] (a Job read back), [`effect`] (the vocabulary of effects).
+//! `messages` (what people read), `claims` (the claims of `volumeClaimTemplates`: created before
+//! the steps that mount them, the node of a single-node claim, deleted by policy),
+//! [`observed`] (what the shell saw: Jobs, claims, JobTemplates), [`effect`] (the vocabulary of
+//! effects). The Job of a step is built by `kwf_api::job`, shared with the plugin.
 
+mod claims;
 mod decide;
 pub mod effect;
-pub mod job;
 mod messages;
 pub mod observed;
 mod relabel;
@@ -44,6 +47,7 @@ mod timeouts;
 #[cfg(test)]
 mod tests;
 
+pub use claims::steps_on_single_node_claims;
 pub use decide::decide;
 pub use effect::{Decision, Effect, OwnedKind, OwnedObject, OwnedRef, WorkflowEvent};
-pub use observed::{ContainerExit, JobState, ObservedJob};
+pub use observed::{ContainerExit, JobState, Observed, ObservedClaim, ObservedJob};

@@ -4,10 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::batch::v1::{Job, JobCondition};
+use k8s_openapi::api::batch::v1::{Job, JobCondition, JobTemplateSpec};
 use kwf_api::LABEL_STEP;
 
-use super::job::{ANNOTATION_INHERITED_LABELS, LABEL_GENERATION, LABEL_RUN};
+pub use super::claims::ObservedClaim;
+
+use kwf_api::job::{ANNOTATION_INHERITED_LABELS, LABEL_GENERATION, LABEL_RUN};
 
 /// What the controller knows of one Job.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,6 +35,20 @@ pub struct ObservedJob {
     /// How the Job's failed container exited, filled by the shell from the Job's pods; only
     /// for Failed Jobs, None when no pod shows a terminated container.
     pub exit: Option<ContainerExit>,
+    /// The node its pod was placed on, filled by the shell from the Job's pods only where the
+    /// core needs it: a step that mounts a single-node claim, while its status has no node.
+    pub node: Option<String>,
+}
+
+/// Everything decide() looks at besides the Workflow, as the shell observed it.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    /// The Jobs the Workflow controls (and those the shell created but has not seen back).
+    pub jobs: &'a [ObservedJob],
+    /// The claims the Workflow controls.
+    pub claims: &'a [ObservedClaim],
+    /// The JobTemplates its steps refer to that exist, by name.
+    pub job_templates: &'a BTreeMap<String, JobTemplateSpec>,
 }
 
 /// How a container ended: its exit code and the kubelet's reason (`Error`, `Completed`,
@@ -111,6 +127,7 @@ impl ObservedJob {
             inherited_labels,
             deleting: meta.deletion_timestamp.is_some(),
             exit: None,
+            node: None,
         })
     }
 }

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::effect::{Effect, OwnedRef};
-use super::job::inherited_annotation;
 use super::observed::ObservedJob;
+use kwf_api::job::inherited_annotation;
 
 /// One Relabel per live Job whose labels or record differ from the Workflow's labels
 /// `wanted`. Jobs in `leaving` (being deleted by this decision) are not worth a patch.

@@ -2,13 +2,15 @@
 //! start the steps whose dependencies all succeeded, and skip what can no longer run once the
 //! workflow has failed. One pass over the steps plus one over the topological order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kwf_api::{Dag, StepPhase, StepStatus, Workflow, job_name};
+use kwf_api::job::{JobInputs, build_job};
+use kwf_api::{Dag, Step, StepPhase, StepStatus, Workflow, job_name};
 
+use super::claims::{Claims, Gate};
 use super::decide::Plan;
-use super::job::build_job;
 use super::observed::{JobState, ObservedJob};
 use super::run_control::RunControl;
 use super::{messages, timeouts};
@@ -28,6 +30,10 @@ pub(super) struct StepInputs<'a> {
     pub jobs: &'a HashMap<&'a str, &'a ObservedJob>,
     /// Jobs of this generation and run by step name (their names are `job_name(..)` of it).
     pub jobs_of_run: &'a HashMap<&'a str, &'a ObservedJob>,
+    /// The JobTemplates the steps refer to that exist, by name.
+    pub job_templates: &'a BTreeMap<String, JobTemplateSpec>,
+    /// The workflow volumes and claims each step's containers mount, by step name.
+    pub mounts: &'a HashMap<String, BTreeSet<String>>,
     /// Stop and suspend requests (see `run_control`).
     pub control: &'a RunControl,
 }
@@ -84,6 +90,7 @@ impl Book {
 /// Advances every step of `inputs.dag` in `steps` (the status entries) and returns the new entries.
 pub(super) fn advance(
     inputs: &StepInputs,
+    claims: &mut Claims,
     steps: Vec<StepStatus>,
     plan: &mut Plan,
 ) -> Vec<StepStatus> {
@@ -91,12 +98,17 @@ pub(super) fn advance(
     for k in 0..inputs.dag.len() {
         update_step(inputs, &mut book, k, plan);
     }
-    if book.entries.iter().any(|e| e.phase == StepPhase::Failed) {
+    let failed = |book: &Book| book.entries.iter().any(|e| e.phase == StepPhase::Failed);
+    // Suspended, being stopped or stopped: no new step starts.
+    let held = inputs.control.holds_new_steps()
+        || book.entries.iter().any(|e| e.phase == StepPhase::Stopped);
+    if !failed(&book) && !held {
+        start_ready(inputs, claims, &mut book, plan);
+    }
+    // Also when a step failed to start just now (a missing JobTemplate), so that the next
+    // decision has nothing left to do.
+    if failed(&book) {
         skip_pending(inputs, &mut book);
-    } else if !inputs.control.holds_new_steps()
-        && !book.entries.iter().any(|e| e.phase == StepPhase::Stopped)
-    {
-        start_ready(inputs, &mut book, plan);
     }
     book.entries
 }
@@ -152,6 +164,11 @@ fn track_running(
 ) {
     let job_name = entry.job_name.clone().unwrap_or_default();
     let step = entry.name.clone();
+    if entry.node.is_none()
+        && let Some(node) = job.and_then(|job| job.node.clone())
+    {
+        entry.node = Some(node);
+    }
     let Some(job) = job.filter(|job| job.state.is_finished() || !job.deleting) else {
         // Deleted by hand (or its deletion is under way) before it finished: the shell passes
         // every Job it created, so absence is never a Job not yet seen. Unless a stop is
@@ -225,12 +242,59 @@ fn fail(entry: &mut StepStatus, finished: jiff::Timestamp, message: String, exit
     entry.exit_code = exit;
 }
 
-/// Creates the Job of every step whose dependencies all succeeded.
-fn start_ready(inputs: &StepInputs, book: &mut Book, plan: &mut Plan) {
+/// Creates the Job of every step whose dependencies all succeeded, once the claims it mounts
+/// exist and its node is known (see `claims`); fails a step whose JobTemplate is missing.
+fn start_ready(inputs: &StepInputs, claims: &mut Claims, book: &mut Book, plan: &mut Plan) {
     let ready = inputs.dag.ready(|k| book.phase(k));
     for k in ready {
         let step = &inputs.wf.spec.containers[k];
-        let job = build_job(inputs.wf, step, inputs.generation, inputs.run);
+        let referenced = match &step.job_template_ref {
+            Some(reference) => match inputs.job_templates.get(&reference.name) {
+                Some(template) => Some(template),
+                None => {
+                    let message = messages::missing_template(
+                        &step.step_name,
+                        &reference.name,
+                        inputs.wf.metadata.namespace.as_deref(),
+                    );
+                    let entry = book.entry(k, &step.step_name);
+                    fail(entry, inputs.stamp, message.clone(), None);
+                    plan.events.push(messages::step_not_started(&message));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let no_mounts = BTreeSet::new();
+        let mounts = inputs.mounts.get(&step.step_name).unwrap_or(&no_mounts);
+        let node = if mounts.is_empty() {
+            None
+        } else {
+            let mounted: BTreeSet<&str> = mounts.iter().map(String::as_str).collect();
+            let pinned = names_its_node(inputs.wf, step, referenced);
+            let mounts_of = |name: &str| inputs.mounts.get(name).cloned().unwrap_or_default();
+            match claims.gate(
+                &step.step_name,
+                &mounted,
+                pinned,
+                &book.entries,
+                &mounts_of,
+                plan,
+            ) {
+                Gate::Open { node } => node,
+                Gate::Closed => continue,
+            }
+        };
+        let job = build_job(
+            inputs.wf,
+            step,
+            inputs.generation,
+            inputs.run,
+            JobInputs {
+                referenced_template: referenced,
+                node: node.as_deref(),
+            },
+        );
         let job_name = inputs.job_name(k);
         plan.events
             .push(messages::step_started(&step.step_name, &job_name));
@@ -239,6 +303,7 @@ fn start_ready(inputs: &StepInputs, book: &mut Book, plan: &mut Plan) {
             phase: StepPhase::Running,
             job_name: Some(job_name),
             started_at: Some(Time(inputs.stamp)),
+            node,
             ..StepStatus::default()
         };
         if let Some(deadline) = timeouts::deadline(
@@ -252,6 +317,22 @@ fn start_ready(inputs: &StepInputs, book: &mut Book, plan: &mut Plan) {
         }
         plan.creates.push(job);
     }
+}
+
+/// Whether the step's pod names its node itself (its template's or the workflow's
+/// `nodeName`), so no claim needs to pin it.
+fn names_its_node(wf: &Workflow, step: &Step, referenced: Option<&JobTemplateSpec>) -> bool {
+    let template = step.job_template.as_ref().or(referenced);
+    let own = template
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|spec| spec.template.spec.as_ref())
+        .is_some_and(|pod| pod.node_name.is_some());
+    let default = wf
+        .spec
+        .pod_defaults
+        .as_ref()
+        .is_some_and(|d| d.node_name.is_some());
+    own || default
 }
 
 /// Once a step failed no new step starts: every Pending step is Skipped, naming the failed step

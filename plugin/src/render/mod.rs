@@ -7,6 +7,7 @@ mod diagram;
 mod export;
 mod failed_logs;
 mod fields;
+mod first_run;
 mod list;
 mod logs;
 mod problems;
@@ -27,6 +28,7 @@ use kwf_api::{ValidationErrors, Workflow};
 
 pub use export::{GraphDocument, StepDocument};
 pub use failed_logs::{LogTail, TAIL_LINES};
+pub use first_run::{FirstRun, ObjectFormat, first_run};
 pub use list::{ExportError, ListFormat, Listing, object_ref};
 pub use logs::LogPrefixes;
 pub use width::visible_width;

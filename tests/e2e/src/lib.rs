@@ -18,29 +18,29 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
-use kube::{Client, CustomResourceExt};
-use kwf_api::Workflow;
 
 pub use controller::{Controller, ControllerCommand, Lease};
 pub use scene::Scene;
 
-/// Installs (or updates) the Workflow CRD generated from the types and waits until the API
-/// server serves it. Idempotent and safe to call from tests running concurrently.
+/// Installs (or updates) the CRDs generated from the types (Workflow, JobTemplate) and waits
+/// until the API server serves them. Idempotent and safe to call from tests running concurrently.
 pub async fn install_crd(client: &Client) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = Workflow::crd();
-    let name = crd.metadata.name.clone().unwrap_or_default();
-    crds.patch(
-        &name,
-        &PatchParams::apply("kwf-e2e").force(),
-        &Patch::Apply(&crd),
-    )
-    .await?;
-    let established = await_condition(crds, &name, conditions::is_crd_established());
-    tokio::time::timeout(Duration::from_secs(30), established).await??;
+    for (_, crd) in kwf_api::crd::crds() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.patch(
+            &name,
+            &PatchParams::apply("kwf-e2e").force(),
+            &Patch::Apply(&crd),
+        )
+        .await?;
+        let established = await_condition(crds.clone(), &name, conditions::is_crd_established());
+        tokio::time::timeout(Duration::from_secs(30), established).await??;
+    }
     Ok(())
 }
 

@@ -223,7 +223,8 @@ async fn a_step_without_image_is_rejected_naming_the_step() {
     let scene = Scene::new("admit-image").await;
     let stderr = rejection(&scene, &manifest("noimage", 60, &["{stepName: fetch}"]));
     assert!(
-        stderr.contains(r#"step "fetch": no image: set image (or a jobTemplate)"#),
+        stderr
+            .contains(r#"step "fetch": no image: set image (or a jobTemplate or jobTemplateRef)"#),
         "{stderr}"
     );
 }
@@ -306,7 +307,7 @@ async fn a_2000_step_workflow_is_admitted_and_its_finished_status_fits() {
                 started_at: Some(at.clone()),
                 finished_at: Some(at.clone()),
                 exit_code: Some(0),
-                message: None,
+                ..StepStatus::default()
             })
             .collect(),
         ..WorkflowStatus::default()

@@ -121,6 +121,7 @@ async fn the_controller_runs_a_workflow_as_its_service_account_with_least_privil
     let applied = String::from_utf8_lossy(&applied.stdout).into_owned();
     for object in [
         "customresourcedefinition.apiextensions.k8s.io/workflows.kwf.dev serverside-applied",
+        "customresourcedefinition.apiextensions.k8s.io/jobtemplates.kwf.dev serverside-applied",
         "namespace/kwf-system serverside-applied",
         "serviceaccount/workflow-controller serverside-applied",
         "clusterrole.rbac.authorization.k8s.io/kwf-workflow-controller serverside-applied",
@@ -144,6 +145,12 @@ async fn the_controller_runs_a_workflow_as_its_service_account_with_least_privil
         ("delete", "jobs.batch", &ns),
         ("patch", "jobs.batch", &ns),
         ("list", "pods", &ns),
+        ("list", "persistentvolumeclaims", &ns),
+        ("watch", "persistentvolumeclaims", &ns),
+        ("create", "persistentvolumeclaims", &ns),
+        ("delete", "persistentvolumeclaims", &ns),
+        ("list", "jobtemplates.kwf.dev", &ns),
+        ("watch", "jobtemplates.kwf.dev", &ns),
         ("create", "events.events.k8s.io", &ns),
         ("create", "leases.coordination.k8s.io", SYSTEM_NAMESPACE),
         ("patch", "leases.coordination.k8s.io", SYSTEM_NAMESPACE),
@@ -160,6 +167,9 @@ async fn the_controller_runs_a_workflow_as_its_service_account_with_least_privil
         ("delete", "pods", &ns),
         ("create", "leases.coordination.k8s.io", &ns),
         ("create", "configmaps", &ns),
+        ("patch", "persistentvolumeclaims", &ns),
+        ("create", "jobtemplates.kwf.dev", &ns),
+        ("get", "persistentvolumes", &ns),
         ("create", "rolebindings.rbac.authorization.k8s.io", &ns),
     ];
     for (verb, resource, namespace) in allowed {

@@ -9,10 +9,11 @@ use kwf_api::fixtures::{self, StepFixture, WorkflowFixture};
 use kwf_api::{LABEL_STEP, LABEL_WORKFLOW, Step, Workflow};
 
 use super::{at, step};
-use crate::core::job::{
-    ANNOTATION_INHERITED_LABELS, LABEL_GENERATION, LABEL_RUN, build_job, inherited_annotation,
-};
 use crate::core::{JobState, ObservedJob};
+use kwf_api::job::{
+    ANNOTATION_INHERITED_LABELS, JobInputs, LABEL_GENERATION, LABEL_RUN, build_job,
+    inherited_annotation,
+};
 
 /// Workflow `etl` (generation 3) in `data`, with two labels of its own and one of the
 /// controller's, which is not copied.
@@ -50,7 +51,13 @@ fn labels(job: &Job) -> &BTreeMap<String, String> {
 
 #[test]
 fn a_step_becomes_a_job_with_one_container() {
-    let job = build_job(&labeled_workflow(60), &plain_step(), 3, 0);
+    let job = build_job(
+        &labeled_workflow(60),
+        &plain_step(),
+        3,
+        0,
+        JobInputs::default(),
+    );
     assert_eq!(job.metadata.name.as_deref(), Some("etl-load-3"));
     assert_eq!(job.metadata.namespace.as_deref(), Some("data"));
     let spec = job.spec.as_ref().expect("spec");
@@ -71,7 +78,13 @@ fn a_step_becomes_a_job_with_one_container() {
 
 #[test]
 fn a_job_carries_the_controllers_labels_and_the_workflows() {
-    let job = build_job(&labeled_workflow(60), &plain_step(), 3, 2);
+    let job = build_job(
+        &labeled_workflow(60),
+        &plain_step(),
+        3,
+        2,
+        JobInputs::default(),
+    );
     assert_eq!(job.metadata.name.as_deref(), Some("etl-load-3-r2"));
     let expected: BTreeMap<String, String> = [
         ("app", "etl"),
@@ -107,7 +120,13 @@ fn a_job_carries_the_controllers_labels_and_the_workflows() {
 
 #[test]
 fn a_job_is_controlled_by_its_workflow() {
-    let job = build_job(&labeled_workflow(60), &plain_step(), 3, 0);
+    let job = build_job(
+        &labeled_workflow(60),
+        &plain_step(),
+        3,
+        0,
+        JobInputs::default(),
+    );
     let owners = job
         .metadata
         .owner_references
@@ -125,7 +144,13 @@ fn a_job_is_controlled_by_its_workflow() {
 
 #[test]
 fn an_unlimited_timeout_sets_no_deadline() {
-    let job = build_job(&labeled_workflow(-1), &plain_step(), 1, 0);
+    let job = build_job(
+        &labeled_workflow(-1),
+        &plain_step(),
+        1,
+        0,
+        JobInputs::default(),
+    );
     assert_eq!(
         job.spec.as_ref().and_then(|s| s.active_deadline_seconds),
         None
@@ -137,7 +162,7 @@ fn a_long_workflow_name_gets_a_valid_label_and_job_name() {
     let mut wf = labeled_workflow(60);
     let long = "w".repeat(100);
     wf.metadata.name = Some(long.clone());
-    let job = build_job(&wf, &plain_step(), 1, 0);
+    let job = build_job(&wf, &plain_step(), 1, 0, JobInputs::default());
     let name = job.metadata.name.clone().unwrap_or_default();
     assert!(
         name.len() <= 63 && kwf_api::is_dns1123_label(&name),
@@ -190,7 +215,7 @@ fn a_job_template_is_used_with_the_controllers_fields_forced() {
         job_template: Some(template),
         ..Step::default()
     };
-    let job = build_job(&labeled_workflow(30), &step, 1, 0);
+    let job = build_job(&labeled_workflow(30), &step, 1, 0, JobInputs::default());
     let spec = job.spec.as_ref().expect("spec");
     assert_eq!(spec.backoff_limit, Some(0));
     assert_eq!(spec.active_deadline_seconds, Some(30));
@@ -212,7 +237,7 @@ fn a_job_template_is_used_with_the_controllers_fields_forced() {
     assert_eq!(annotations.get("note").map(String::as_str), Some("kept"));
     assert!(annotations.contains_key(ANNOTATION_INHERITED_LABELS));
 
-    let unlimited = build_job(&labeled_workflow(-1), &step, 1, 0);
+    let unlimited = build_job(&labeled_workflow(-1), &step, 1, 0, JobInputs::default());
     assert_eq!(
         unlimited
             .spec
@@ -243,7 +268,13 @@ fn with_conditions(mut job: Job, conditions: Vec<JobCondition>) -> Job {
 }
 
 fn created_job() -> Job {
-    let mut job = build_job(&labeled_workflow(60), &plain_step(), 3, 1);
+    let mut job = build_job(
+        &labeled_workflow(60),
+        &plain_step(),
+        3,
+        1,
+        JobInputs::default(),
+    );
     job.metadata.uid = Some("job-uid".to_owned());
     job.metadata.creation_timestamp = Some(Time(at(0)));
     job

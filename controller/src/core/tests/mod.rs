@@ -2,6 +2,7 @@
 //! effects the way the shell and the API server would, so each scenario runs through several
 //! reconciles and checks idempotence after every one.
 
+mod claims;
 mod failure;
 mod jobs;
 mod progress;
@@ -22,9 +23,22 @@ use kwf_api::{Step, StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowStat
 
 use super::decide::whole_seconds;
 use super::{
-    ContainerExit, Decision, Effect, JobState, ObservedJob, OwnedKind, OwnedObject, OwnedRef,
-    decide,
+    ContainerExit, Decision, Effect, JobState, Observed, ObservedClaim, ObservedJob, OwnedKind,
+    OwnedObject, OwnedRef, decide,
 };
+
+/// decide() over these Jobs, with no claims and no JobTemplates.
+pub(super) fn decide_jobs(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timestamp) -> Decision {
+    decide(
+        wf,
+        &Observed {
+            jobs,
+            claims: &[],
+            job_templates: &BTreeMap::new(),
+        },
+        now,
+    )
+}
 
 /// The fixture workflow `wf` with these steps, in namespace `ns` (so a message naming the
 /// namespace shows it).
@@ -41,6 +55,10 @@ pub(super) fn diamond() -> Workflow {
 pub(super) struct World {
     pub wf: Workflow,
     pub jobs: Vec<ObservedJob>,
+    /// The claims the Workflow controls.
+    pub claims: Vec<ObservedClaim>,
+    /// The JobTemplates that exist, by name.
+    pub job_templates: BTreeMap<String, k8s_openapi::api::batch::v1::JobTemplateSpec>,
     /// Every Job name ever created, in order.
     pub created: Vec<String>,
     uid: u32,
@@ -51,6 +69,8 @@ impl World {
         World {
             wf,
             jobs: Vec::new(),
+            claims: Vec::new(),
+            job_templates: BTreeMap::new(),
             created: Vec::new(),
             uid: 0,
         }
@@ -90,10 +110,23 @@ impl World {
             .unwrap_or_else(|| panic!("a Job of step {step} exists"))
     }
 
+    /// decide() at `now` over everything in this world, nothing applied.
+    pub fn decide(&self, now: jiff::Timestamp) -> Decision {
+        decide(
+            &self.wf,
+            &Observed {
+                jobs: &self.jobs,
+                claims: &self.claims,
+                job_templates: &self.job_templates,
+            },
+            now,
+        )
+    }
+
     /// decide() at `now`, its effects applied; then asserts that deciding again changes nothing.
     pub fn reconcile(&mut self, now: jiff::Timestamp) -> Decision {
         let decision = self.reconcile_once(now);
-        let again = decide(&self.wf, &self.jobs, now);
+        let again = self.decide(now);
         assert_eq!(
             again.effects,
             Vec::new(),
@@ -105,7 +138,7 @@ impl World {
 
     /// decide() at `now` with its effects applied, without the idempotence check.
     pub fn reconcile_once(&mut self, now: jiff::Timestamp) -> Decision {
-        let decision = decide(&self.wf, &self.jobs, now);
+        let decision = self.decide(now);
         for effect in &decision.effects {
             self.apply(effect, now);
         }
@@ -127,10 +160,19 @@ impl World {
                 self.created.push(observed.name.clone());
                 self.jobs.push(observed);
             }
-            Effect::Delete(target) => {
-                assert_eq!(target.kind, OwnedKind::Job);
-                self.jobs.retain(|job| job.name != target.name);
+            Effect::Create(OwnedObject::Claim(claim)) => {
+                let observed = ObservedClaim::from_claim(claim)
+                    .expect("a created claim carries kwf.dev labels");
+                if !self.claims.iter().any(|c| c.name == observed.name) {
+                    self.claims.push(observed);
+                }
             }
+            Effect::Delete(target) => match target.kind {
+                OwnedKind::Job => self.jobs.retain(|job| job.name != target.name),
+                OwnedKind::PersistentVolumeClaim => {
+                    self.claims.retain(|claim| claim.name != target.name)
+                }
+            },
             Effect::Relabel {
                 target,
                 labels,

@@ -64,7 +64,7 @@ proptest! {
 
         for round in 0..4 * n + 10 {
             let now = at(round as i64);
-            let decision = decide(&world.wf, &world.jobs, now);
+            let decision = decide_jobs(&world.wf, &world.jobs, now);
             let lose_write = lost_writes[round % lost_writes.len()];
             for effect in &decision.effects {
                 if let Effect::Create(OwnedObject::Job(job)) = effect {
@@ -87,7 +87,7 @@ proptest! {
                 world.apply(effect, now);
             }
             if !lose_write {
-                let again = decide(&world.wf, &world.jobs, now);
+                let again = decide_jobs(&world.wf, &world.jobs, now);
                 prop_assert_eq!(again.effects, Vec::new(), "not idempotent in round {}", round);
             }
             if world.wf.status.as_ref().and_then(|s| s.phase) == Some(WorkflowPhase::Completed) {

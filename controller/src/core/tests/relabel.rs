@@ -127,6 +127,6 @@ fn jobs_being_deleted_are_not_relabeled() {
     world.reconcile(at(0));
     world.jobs[0].deleting = true;
     world.wf.metadata.labels = Some(labeled(&[("team", "x")]));
-    let decision = decide(&world.wf, &world.jobs, at(1));
+    let decision = decide_jobs(&world.wf, &world.jobs, at(1));
     assert!(label_patches(&decision).is_empty());
 }

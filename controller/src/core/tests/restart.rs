@@ -222,7 +222,7 @@ fn a_restart_decided_twice_from_a_stale_status_creates_the_same_jobs() {
     world.annotate(ANNOTATION_RESTARTED_AT, "r");
     let stale = world.wf.clone();
     world.reconcile(at(10));
-    let again = decide(&stale, &world.jobs, at(10));
+    let again = decide_jobs(&stale, &world.jobs, at(10));
     assert_eq!(
         created(&again),
         Vec::<String>::new(),

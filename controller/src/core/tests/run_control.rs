@@ -108,7 +108,7 @@ fn a_job_deleted_by_a_stop_is_not_reported_as_deleted_by_hand() {
     assert_eq!(world.step_phase("b"), StepPhase::Stopped);
     // A reconcile from the status before the stop (its write not seen yet) finds the Job
     // gone and records the stop all the same.
-    let again = decide(&stale, &world.jobs, at(6));
+    let again = decide_jobs(&stale, &world.jobs, at(6));
     assert_eq!(deleted(&again), Vec::<String>::new(), "the Job is gone");
     let Some(Effect::WriteStatus(status)) = again
         .effects

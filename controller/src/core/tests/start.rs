@@ -152,7 +152,7 @@ fn a_dependency_on_a_missing_step_is_invalid() {
 fn a_job_of_this_run_is_adopted_when_the_status_lost_it() {
     // The decision that created wf-a-1 crashed before writing its status.
     let mut world = World::new(workflow(vec![step("a", &[]), step("b", &["a"])]));
-    let first = decide(&world.wf, &world.jobs, at(0));
+    let first = decide_jobs(&world.wf, &world.jobs, at(0));
     let create = first.effects.first().cloned().expect("a CreateJob");
     world.apply(&create, at(0));
 
@@ -170,7 +170,7 @@ fn a_job_of_this_run_is_adopted_when_the_status_lost_it() {
 #[test]
 fn an_adopted_job_that_already_finished_is_recorded_at_once() {
     let mut world = World::new(workflow(vec![step("a", &[]), step("b", &["a"])]));
-    let first = decide(&world.wf, &world.jobs, at(0));
+    let first = decide_jobs(&world.wf, &world.jobs, at(0));
     world.apply(&first.effects[0], at(0));
     world.succeed("a", at(3));
 
@@ -189,7 +189,7 @@ fn a_job_created_but_not_yet_seen_back_counts_as_running() {
     let mut world = World::new(workflow(vec![step("a", &[])]));
     world.reconcile(at(0));
     world.jobs[0].created = None;
-    let decision = decide(&world.wf, &world.jobs, at(5));
+    let decision = decide_jobs(&world.wf, &world.jobs, at(5));
     assert_eq!(decision.effects, Vec::new());
     assert_eq!(decision.requeue_after, secs(55));
 }

@@ -54,7 +54,7 @@ fn a_timed_out_job_still_seen_is_deleted_again_until_it_goes() {
     let timed_out = world.jobs.clone();
     world.reconcile(at(3));
     // The shell's cache still shows the Job, not yet deleting: ask again (NotFound is fine).
-    let decision = decide(&world.wf, &timed_out, at(4));
+    let decision = decide_jobs(&world.wf, &timed_out, at(4));
     assert_eq!(
         decision.effects,
         vec![Effect::Delete(OwnedRef::job("wf-a-1"))]
@@ -62,7 +62,7 @@ fn a_timed_out_job_still_seen_is_deleted_again_until_it_goes() {
     // Once it is being deleted, nothing more.
     let mut deleting = timed_out;
     deleting[0].deleting = true;
-    assert_eq!(decide(&world.wf, &deleting, at(5)).effects, Vec::new());
+    assert_eq!(decide_jobs(&world.wf, &deleting, at(5)).effects, Vec::new());
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn the_deadline_counts_from_the_jobs_creation() {
     let mut world = World::new(wf);
     world.reconcile(at(0));
     world.jobs[0].created = Some(at(4)); // the API server's clock
-    let decision = decide(&world.wf, &world.jobs, at(12));
+    let decision = decide_jobs(&world.wf, &world.jobs, at(12));
     assert_eq!(decision.effects, Vec::new());
     assert_eq!(decision.requeue_after, secs(2));
     assert_eq!(world.reconcile(at(14)).requeue_after, None);
@@ -102,7 +102,7 @@ fn a_requeue_before_the_deadline_carries_the_fraction_left() {
     let mut world = World::new(wf);
     world.reconcile(at(0));
     let now = at(9) + jiff::SignedDuration::from_millis(400);
-    let decision = decide(&world.wf, &world.jobs, now);
+    let decision = decide_jobs(&world.wf, &world.jobs, now);
     assert_eq!(
         decision.requeue_after,
         Some(std::time::Duration::from_millis(600))

@@ -2,13 +2,13 @@
 //! CRD stays small enough for `kubectl apply` (client-side apply keeps a copy of the whole
 //! object in a 256 KiB annotation) while the API server still validates every field.
 
-use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::Value;
 
-/// The full batch/v1 JobTemplateSpec schema, minus the descriptions of its fields.
-pub(crate) fn job_template(generator: &mut SchemaGenerator) -> Schema {
-    let mut schema = JobTemplateSpec::json_schema(generator);
+/// The full schema of an embedded Kubernetes type `T` (a JobTemplateSpec, a Volume, a list of
+/// tolerations, ...), minus the descriptions of its fields.
+pub(crate) fn stripped<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    let mut schema = T::json_schema(generator);
     if let Some(object) = schema.as_object_mut() {
         let mut value = Value::Object(std::mem::take(object));
         strip_descriptions(&mut value);
