@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     propagate_version = true,
     max_term_width = 110,
-    after_help = "Examples:\n  kubectl workflow create -f wf.yaml --watch\n  kubectl workflow graph my-wf --watch\n  kubectl workflow restart my-wf --failed\n  kubectl workflow logs my-wf build -f"
+    after_help = "Examples:\n  kubectl workflow create -f wf.yaml --watch\n  kubectl workflow graph my-wf --watch\n  kubectl workflow restart my-wf --failed\n  kubectl workflow logs my-wf build -f\n  kubectl workflow wait my-wf --for=completed --timeout=10m"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -41,6 +41,16 @@ pub struct ConnectionFlags {
     /// Path to the kubeconfig file (default: $KUBECONFIG, several paths merged, else ~/.kube/config).
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+
+    /// Log every API request (kubectl's -v): 6 or more prints method, URL, status and time.
+    #[arg(
+        short = 'v',
+        long = "v",
+        global = true,
+        value_name = "LEVEL",
+        default_value_t = 0
+    )]
+    pub verbosity: u8,
 }
 
 #[derive(Subcommand, Debug)]
@@ -49,10 +59,21 @@ pub enum Command {
     Create(CreateArgs),
     /// Show a workflow's DAG with the live state of every step.
     Graph(GraphArgs),
-    /// Show a workflow in detail: spec, steps, conditions and recent events.
+    /// Show a workflow in detail: spec, steps, failed steps' last log lines, conditions, events.
     Describe(WorkflowArg),
-    /// Rerun a workflow, or only its failed and skipped steps with --failed.
+    /// Rerun a workflow, or only its failed, skipped and stopped steps with --failed.
     Restart(RestartArgs),
+    /// Stop a running workflow: delete its running Jobs, mark what did not finish Stopped.
+    Stop(StopArgs),
+    /// Suspend a workflow: no new step starts; running steps finish.
+    Suspend(ControlArgs),
+    /// Resume a suspended workflow.
+    Resume(ControlArgs),
+    /// Wait until a workflow completes, fails or finishes; exit codes scripts can rely on.
+    #[command(after_help = WAIT_EXIT_CODES)]
+    Wait(WaitArgs),
+    /// Delete workflows (their Jobs and pods go with them).
+    Delete(DeleteArgs),
     /// Add, change or remove labels of a workflow; the controller copies them onto its Jobs.
     Relabel(RelabelArgs),
     /// List workflows.
@@ -79,6 +100,9 @@ impl Command {
         }
     }
 }
+
+/// The exit codes of `wait`, in its --help.
+pub const WAIT_EXIT_CODES: &str = "Exit codes:\n  0  the condition was met\n  1  the workflow finished the other way (one line says how)\n  2  usage error\n  3  timed out waiting for the condition\n  4  could not wait: workflow not found or deleted, API server unreachable, forbidden";
 
 /// The workflow a command acts on.
 #[derive(Args, Debug)]
@@ -160,12 +184,100 @@ pub struct RestartArgs {
     #[command(flatten)]
     pub workflow: WorkflowArg,
 
-    /// Rerun only the failed and skipped steps, keeping what succeeded.
+    /// Rerun only the failed, skipped and stopped steps, keeping what succeeded.
     #[arg(long)]
     pub failed: bool,
 
     #[command(flatten)]
     pub follow: FollowFlags,
+}
+
+/// `--dry-run` of the commands that change a workflow: `client` sends nothing that changes
+/// it, `server` has the API server check the change without persisting it.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct DryRunFlag {
+    /// Change nothing: `client` (only reads are sent) or `server` (the API server checks the
+    /// change without persisting it); `--dry-run` alone means client.
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, default_value_t = DryRun::None,
+          default_missing_value = "client", hide_possible_values = true)]
+    pub dry_run: DryRun,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub workflow: WorkflowArg,
+
+    #[command(flatten)]
+    pub dry_run: DryRunFlag,
+}
+
+/// `suspend` and `resume`.
+#[derive(Args, Debug)]
+pub struct ControlArgs {
+    #[command(flatten)]
+    pub workflow: WorkflowArg,
+
+    #[command(flatten)]
+    pub dry_run: DryRunFlag,
+}
+
+/// What `wait --for` waits for.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitFor {
+    /// Every step succeeded.
+    Completed,
+    /// The workflow failed (a step failed, it was stopped, or its spec is invalid).
+    Failed,
+    /// Either.
+    Finished,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    pub workflow: WorkflowArg,
+
+    /// The end to wait for.
+    #[arg(long = "for", value_enum, default_value_t = WaitFor::Completed, value_name = "CONDITION")]
+    pub condition: WaitFor,
+
+    /// How long to wait, such as 30s, 10m or 1h30m (as kubectl wait: 0 looks once, a negative
+    /// value waits a week).
+    #[arg(
+        long,
+        default_value = "30s",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub timeout: String,
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("which").required(true).multiple(true).args(["names", "selector", "all"]))]
+pub struct DeleteArgs {
+    /// The workflows to delete.
+    #[arg(value_name = "NAME", conflicts_with_all = ["selector", "all"])]
+    pub names: Vec<String>,
+
+    /// Delete the workflows this label selector matches, such as `team=data`.
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Delete every workflow of the namespace (with -l: every one it matches).
+    #[arg(long)]
+    pub all: bool,
+
+    /// Ask before deleting.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Succeed when a named workflow does not exist.
+    #[arg(long)]
+    pub ignore_not_found: bool,
+
+    #[command(flatten)]
+    pub dry_run: DryRunFlag,
 }
 
 #[derive(Args, Debug)]
@@ -226,6 +338,10 @@ pub struct LogsArgs {
     /// Follow: stream new lines until the step (or the workflow) ends.
     #[arg(short = 'f', long)]
     pub follow: bool,
+
+    /// Only the failed steps' logs, in dependency order.
+    #[arg(long, conflicts_with_all = ["step", "follow"])]
+    pub failed: bool,
 }
 
 #[derive(Args, Debug)]
@@ -395,6 +511,85 @@ mod tests {
         assert_eq!(cli.connection.kubeconfig, Some(PathBuf::from("/tmp/kc")));
         let cli = Cli::try_parse_from(["kubectl-workflow", "-n", "team", "list", "-A"]).unwrap();
         assert_eq!(cli.connection.namespace.as_deref(), Some("team"));
+    }
+
+    #[test]
+    fn delete_takes_names_a_selector_or_all_and_never_nothing() {
+        let parse = |argv: &[&str]| {
+            let argv = ["kubectl-workflow", "delete"].iter().chain(argv);
+            Cli::try_parse_from(argv).map(|cli| cli.command)
+        };
+        let Ok(Command::Delete(args)) = parse(&["a", "b"]) else {
+            panic!("names")
+        };
+        assert_eq!(args.names, ["a", "b"]);
+        assert!(matches!(parse(&["-l", "team=x"]), Ok(Command::Delete(_))));
+        assert!(matches!(parse(&["--all"]), Ok(Command::Delete(_))));
+        assert!(matches!(
+            parse(&["--all", "-l", "t=x"]),
+            Ok(Command::Delete(_))
+        ));
+        for bad in [&[][..], &["a", "--all"], &["a", "-l", "t=x"]] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+        let Ok(Command::Delete(args)) = parse(&["a", "--dry-run=server", "-i"]) else {
+            panic!("flags")
+        };
+        assert_eq!(args.dry_run.dry_run, DryRun::Server);
+        assert!(args.interactive);
+    }
+
+    #[test]
+    fn wait_defaults_to_completed_within_30_seconds() {
+        let cli = Cli::try_parse_from(["kubectl-workflow", "wait", "wf"]).unwrap();
+        let Command::Wait(args) = cli.command else {
+            panic!("not wait")
+        };
+        assert_eq!(
+            (args.condition, args.timeout.as_str()),
+            (WaitFor::Completed, "30s")
+        );
+        let cli = Cli::try_parse_from([
+            "kubectl-workflow",
+            "wait",
+            "wf",
+            "--for=finished",
+            "--timeout=-1s",
+        ])
+        .unwrap();
+        let Command::Wait(args) = cli.command else {
+            panic!("not wait")
+        };
+        assert_eq!(
+            (args.condition, args.timeout.as_str()),
+            (WaitFor::Finished, "-1s")
+        );
+    }
+
+    #[test]
+    fn verbosity_is_kubectl_s_v() {
+        for argv in [&["-v", "6"][..], &["--v=6"], &["-v=6"]] {
+            let argv = ["kubectl-workflow"].iter().chain(argv).chain(&["list"]);
+            assert_eq!(Cli::try_parse_from(argv).unwrap().connection.verbosity, 6);
+        }
+        let cli = Cli::try_parse_from(["kubectl-workflow", "stop", "wf", "-v", "8"]).unwrap();
+        assert_eq!(cli.connection.verbosity, 8);
+    }
+
+    #[test]
+    fn logs_failed_takes_no_step_and_no_follow() {
+        let cli = Cli::try_parse_from(["kubectl-workflow", "logs", "wf", "--failed"]).unwrap();
+        let Command::Logs(args) = cli.command else {
+            panic!("not logs")
+        };
+        assert!(args.failed);
+        for bad in [
+            &["logs", "wf", "b", "--failed"][..],
+            &["logs", "wf", "-f", "--failed"],
+        ] {
+            let argv = ["kubectl-workflow"].iter().chain(bad);
+            assert_eq!(Cli::try_parse_from(argv).unwrap_err().exit_code(), 2);
+        }
     }
 
     #[test]

@@ -17,6 +17,28 @@ pub const INSTALL_CRD_HINT: &str = concat!(
     "'`"
 );
 
+/// An error that ends the command with an exit code of its own (`wait`'s), not the usual 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Exit {
+    pub fn new(code: u8, message: impl Into<String>) -> Exit {
+        Exit {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The exit code of a failed command: its [`Exit`] code, else 1.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    err.downcast_ref::<Exit>().map_or(1, |exit| exit.code)
+}
+
 /// What the plugin was doing when an API call failed.
 #[derive(Clone, Copy, Debug)]
 pub struct Op<'a> {

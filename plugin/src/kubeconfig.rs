@@ -70,12 +70,22 @@ pub async fn connect(flags: &ConnectionFlags) -> anyhow::Result<Cluster> {
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
-    let client = Client::try_from(config).map_err(|e| {
+    let cannot_build = |e: kube::Error| {
         anyhow!(
             "cannot build a client for {server} (context \"{context}\"): {}",
             one_line(&e.to_string())
         )
-    })?;
+    };
+    let client = if flags.verbosity >= crate::request_log::REQUEST_LEVEL {
+        kube::client::ClientBuilder::try_from(config)
+            .map_err(cannot_build)?
+            .with_layer(&crate::request_log::RequestLog {
+                server: server.clone(),
+            })
+            .build()
+    } else {
+        Client::try_from(config).map_err(cannot_build)?
+    };
     Ok(Cluster {
         client,
         namespace,

@@ -12,6 +12,7 @@ pub mod kubeconfig;
 pub mod labels;
 pub mod manifests;
 pub mod render;
+pub mod request_log;
 pub mod session;
 pub mod terminal;
 pub mod watch;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use kubectl_workflow::cli::Cli;
-use kubectl_workflow::errors::one_line;
+use kubectl_workflow::errors::{exit_code, one_line};
 
 fn main() -> ExitCode {
     // No Rust panic report reaches the user: one line, and where to report it.
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", one_line(&format!("{err:#}")));
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&err))
         }
     }
 }

@@ -92,6 +92,22 @@ impl Session {
             .await
     }
 
+    /// The same, as a dry run when `dry_run` (the API server checks it, persists nothing).
+    pub async fn merge_patch_workflow_dry(
+        &self,
+        name: &str,
+        patch: &Value,
+        dry_run: bool,
+    ) -> kube::Result<Workflow> {
+        let params = PatchParams {
+            dry_run,
+            ..PatchParams::default()
+        };
+        self.api::<Workflow>(Some(self.namespace()))
+            .patch(name, &params, &Patch::Merge(patch))
+            .await
+    }
+
     /// The one-line error for a failed `op`.
     pub fn fail(&self, op: Op<'_>, err: &kube::Error) -> anyhow::Error {
         anyhow::anyhow!(self.explain(op, err))

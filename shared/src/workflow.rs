@@ -28,6 +28,17 @@ pub const ANNOTATION_RESTART_MODE: &str = "kwf.dev/restart-mode";
 pub const RESTART_MODE_FAILED: &str = "failed";
 /// Default of `spec.maxStepTimeout`, in seconds (the seed's).
 pub const DEFAULT_MAX_STEP_TIMEOUT: i64 = 60;
+/// Annotation on a Workflow: a new value stops the current run (its running Jobs are deleted,
+/// its running and pending steps recorded `Stopped`, the workflow `Failed`). The value says
+/// when and by what (`kubectl workflow stop` writes `<RFC 3339 time> by kubectl workflow stop`).
+pub const ANNOTATION_STOP: &str = "kwf.dev/stop";
+/// Annotation on a Workflow: [`SUSPEND_TRUE`] keeps new steps from starting; running steps
+/// finish. Removing it (or any other value) resumes.
+pub const ANNOTATION_SUSPEND: &str = "kwf.dev/suspend";
+/// The value of [`ANNOTATION_SUSPEND`] that suspends.
+pub const SUSPEND_TRUE: &str = "true";
+/// Type of the status condition that is True while the workflow is suspended.
+pub const CONDITION_SUSPENDED: &str = "Suspended";
 
 /// A DAG of steps; each step runs as a Kubernetes Job once all of its dependencies succeeded.
 // kube's printcolumn(..) repeats `type_` by design: not a duplicated attribute.
@@ -221,6 +232,8 @@ pub enum StepPhase {
     Failed,
     /// It can never run because a step it depends on failed.
     Skipped,
+    /// The workflow was stopped (`kwf.dev/stop`) while it ran or before it could start.
+    Stopped,
 }
 
 /// Observed state of a Workflow, written by the controller through the status subresource.
@@ -262,6 +275,10 @@ pub struct WorkflowStatus {
     /// is Pending. Kept compact so a 2,000-step workflow stays far below etcd's limit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepStatus>,
+    /// The `kwf.dev/stop` annotation value last acted on: a run stops once per value, so a
+    /// restart is not stopped again by the value that stopped the run before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_stop: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -274,7 +291,7 @@ fn is_zero(n: &u32) -> bool {
 pub struct StepStatus {
     /// The step's `stepName`.
     pub name: String,
-    /// Pending, Running, Succeeded, Failed or Skipped.
+    /// Pending, Running, Succeeded, Failed, Skipped or Stopped.
     pub phase: StepPhase,
     /// The Job that runs (or ran) the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,7 +12,7 @@ use super::claims::{self, Claims};
 use super::effect::{Decision, Effect, OwnedObject, OwnedRef, WorkflowEvent};
 use super::messages;
 use super::observed::{Observed, ObservedJob};
-use super::{relabel, reset, status, steps};
+use super::{relabel, reset, run_control, status, steps};
 
 /// What one decision collects before it is ordered into effects.
 #[derive(Default)]
@@ -41,6 +41,7 @@ pub fn decide(wf: &Workflow, observed: &Observed<'_>, now: jiff::Timestamp) -> D
     let mut plan = Plan::default();
 
     reset::apply(wf, generation, &mut status, stamp, &mut plan);
+    let control = run_control::read(wf, &status);
 
     let verdict = match Dag::build(&wf.spec) {
         Ok(dag) => {
@@ -65,6 +66,7 @@ pub fn decide(wf: &Workflow, observed: &Observed<'_>, now: jiff::Timestamp) -> D
                 jobs_of_run: &jobs_of_run,
                 job_templates: observed.job_templates,
                 mounts: &claims::mounts_by_step(wf, observed.job_templates),
+                control: &control,
             };
             status.steps = steps::advance(
                 &inputs,
@@ -72,19 +74,20 @@ pub fn decide(wf: &Workflow, observed: &Observed<'_>, now: jiff::Timestamp) -> D
                 std::mem::take(&mut status.steps),
                 &mut plan,
             );
+            run_control::stop(
+                &control,
+                &dag,
+                wf,
+                &jobs_by_name,
+                &mut status,
+                stamp,
+                &mut plan,
+            );
             status::Verdict::Valid
         }
         Err(errors) => status::Verdict::Invalid(messages::invalid(&errors)),
     };
-    status::conclude(
-        &mut status,
-        before,
-        verdict,
-        wf.spec.containers.len(),
-        generation,
-        stamp,
-        &mut plan,
-    );
+    status::conclude(&mut status, before, verdict, wf, &control, stamp, &mut plan);
 
     cleanup(&status, jobs, generation, &mut plan);
     claims::collect(wf, status.phase, observed.claims, generation, &mut plan);

@@ -146,6 +146,104 @@ pub(super) fn workflow_restarted(run: u32, only_failed: bool) -> WorkflowEvent {
     )
 }
 
+/// Most bytes of a `kwf.dev/stop` value quoted in a message: it is user text.
+const MAX_REQUEST_BYTES: usize = 256;
+
+fn request(value: &str) -> String {
+    truncate(value.trim().to_owned(), MAX_REQUEST_BYTES)
+}
+
+fn restart_hint(workflow: &str, namespace: Option<&str>) -> String {
+    let namespace = namespace
+        .map(|namespace| format!(" -n {namespace}"))
+        .unwrap_or_default();
+    format!("`kubectl workflow restart {workflow}{namespace}`")
+}
+
+pub(super) fn step_stopped_running(step: &str, job: &str, value: &str) -> String {
+    format!(
+        "step \"{step}\" stopped: Job {job} deleted by the stop request ({}={})",
+        kwf_api::ANNOTATION_STOP,
+        request(value)
+    )
+}
+
+pub(super) fn step_stopped_pending(value: &str) -> String {
+    format!(
+        "not started: the workflow was stopped ({}={})",
+        kwf_api::ANNOTATION_STOP,
+        request(value)
+    )
+}
+
+pub(super) fn workflow_stopped_message(
+    workflow: &str,
+    namespace: Option<&str>,
+    value: &str,
+) -> String {
+    format!(
+        "stopped by request ({}={}); rerun with {}",
+        kwf_api::ANNOTATION_STOP,
+        request(value),
+        restart_hint(workflow, namespace)
+    )
+}
+
+pub(super) fn suspended(workflow: &str, namespace: Option<&str>) -> String {
+    let namespace = namespace
+        .map(|namespace| format!(" -n {namespace}"))
+        .unwrap_or_default();
+    format!(
+        "suspended ({}={}): no new step starts until `kubectl workflow resume {workflow}{namespace}`",
+        kwf_api::ANNOTATION_SUSPEND,
+        kwf_api::SUSPEND_TRUE
+    )
+}
+
+pub(super) fn step_stopped(job: &str, step: &str) -> WorkflowEvent {
+    event(
+        "StepStopped",
+        format!("step \"{step}\" stopped: Job {job} deleted"),
+        true,
+        Some(job),
+    )
+}
+
+pub(super) fn workflow_stopped(workflow: &str, steps: usize, value: &str) -> WorkflowEvent {
+    let what = match steps {
+        1 => "1 step".to_owned(),
+        n => format!("{n} steps"),
+    };
+    event(
+        "WorkflowStopped",
+        format!(
+            "workflow \"{workflow}\" stopped ({}={}): {what} stopped",
+            kwf_api::ANNOTATION_STOP,
+            request(value)
+        ),
+        true,
+        None,
+    )
+}
+
+pub(super) fn workflow_suspended() -> WorkflowEvent {
+    event(
+        "WorkflowSuspended",
+        "suspended: no new step starts; running steps finish".to_owned(),
+        false,
+        None,
+    )
+}
+
+pub(super) fn workflow_resumed() -> WorkflowEvent {
+    event(
+        "WorkflowResumed",
+        "resumed: steps whose dependencies succeeded start".to_owned(),
+        false,
+        None,
+    )
+}
+
 fn event(reason: &str, note: String, warning: bool, job: Option<&str>) -> WorkflowEvent {
     WorkflowEvent {
         reason: reason.to_owned(),

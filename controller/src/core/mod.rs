@@ -25,7 +25,7 @@
 //! `core::tests::start::effects_come_in_the_contract_order` enforces this order.
 //!
 //! One job per module: [`decide()`] (the order above), `reset` (new generation, restart
-//! requests), `steps` (Jobs -> step phases, starting and skipping steps), `timeouts` (step
+//! requests), `run_control` (stop and suspend requests), `steps` (Jobs -> step phases, starting and skipping steps), `timeouts` (step
 //! deadlines), `relabel` (the relabel cascade), `status` (phase, conditions, progress),
 //! `messages` (what people read), `claims` (the claims of `volumeClaimTemplates`: created before
 //! the steps that mount them, the node of a single-node claim, deleted by policy),
@@ -39,6 +39,7 @@ mod messages;
 pub mod observed;
 mod relabel;
 mod reset;
+mod run_control;
 mod status;
 mod steps;
 mod timeouts;

@@ -5,8 +5,8 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kwf_api::{
-    ANNOTATION_RESTART_MODE, ANNOTATION_RESTARTED_AT, RESTART_MODE_FAILED, StepPhase, Workflow,
-    WorkflowStatus,
+    ANNOTATION_RESTART_MODE, ANNOTATION_RESTARTED_AT, ANNOTATION_STOP, RESTART_MODE_FAILED,
+    StepPhase, Workflow, WorkflowStatus,
 };
 
 use super::decide::Plan;
@@ -28,6 +28,8 @@ pub(super) fn apply(
         // run starts from, not a request to restart it.
         status.observed_generation = Some(generation);
         status.observed_restart = restarted_at.cloned();
+        // Likewise a stop value: it stopped an older spec's run, or came with the manifest.
+        status.observed_stop = annotations.and_then(|a| a.get(ANNOTATION_STOP)).cloned();
         status.run = 0;
         status.steps.clear();
         start_run(status, stamp);

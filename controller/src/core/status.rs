@@ -3,10 +3,11 @@
 //! second decision over the same state writes nothing.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kwf_api::{StepPhase, WorkflowPhase, WorkflowStatus};
+use kwf_api::{StepPhase, Workflow, WorkflowPhase, WorkflowStatus};
 
 use super::decide::Plan;
 use super::messages;
+use super::run_control::{self, RunControl};
 
 /// Condition messages are bounded so a long validation report cannot bloat the object.
 const MAX_CONDITION_MESSAGE_BYTES: usize = 4096;
@@ -25,11 +26,13 @@ pub(super) fn conclude(
     status: &mut WorkflowStatus,
     before: &WorkflowStatus,
     verdict: Verdict,
-    total_steps: usize,
-    generation: i64,
+    wf: &Workflow,
+    control: &RunControl,
     stamp: jiff::Timestamp,
     plan: &mut Plan,
 ) {
+    let generation = wf.metadata.generation.unwrap_or(0);
+    let total_steps = wf.spec.containers.len();
     let succeeded = status
         .steps
         .iter()
@@ -38,9 +41,14 @@ pub(super) fn conclude(
     status.progress = Some(format!("{succeeded}/{total_steps}"));
 
     let invalid = matches!(verdict, Verdict::Invalid(_));
+    let mut stopped = false;
     let (phase, message) = match verdict {
         Verdict::Invalid(message) => (WorkflowPhase::Failed, Some(message)),
-        Verdict::Valid => match first_failure(status) {
+        Verdict::Valid => match first_failure(status).or_else(|| {
+            let message = run_control::stopped_message(wf, status);
+            stopped = message.is_some();
+            message
+        }) {
             Some(failure) => {
                 // Keep the message of the failure that failed the workflow, not a later one.
                 let keep = before.phase == Some(WorkflowPhase::Failed) && status.message.is_some();
@@ -55,7 +63,10 @@ pub(super) fn conclude(
                 WorkflowPhase::Completed,
                 Some(messages::completed(total_steps)),
             ),
-            None => (WorkflowPhase::Started, None),
+            None => (
+                WorkflowPhase::Started,
+                run_control::started_message(control, wf),
+            ),
         },
     };
     status.message = message;
@@ -77,7 +88,15 @@ pub(super) fn conclude(
             WorkflowPhase::Started | WorkflowPhase::Created => status.finished_at = None,
         }
     }
-    set_conditions(status, phase, invalid, generation, stamp);
+    let failed_reason = if invalid {
+        "InvalidSpec"
+    } else if stopped {
+        "Stopped"
+    } else {
+        "StepFailed"
+    };
+    set_conditions(status, phase, failed_reason, generation, stamp);
+    run_control::set_suspended_condition(control, status, generation, stamp, plan);
 }
 
 /// The message of the step that failed first (by finish time, then by when it started).
@@ -97,7 +116,7 @@ fn first_failure(status: &WorkflowStatus) -> Option<String> {
 fn set_conditions(
     status: &mut WorkflowStatus,
     phase: WorkflowPhase,
-    invalid: bool,
+    failed_reason: &'static str,
     generation: i64,
     stamp: jiff::Timestamp,
 ) {
@@ -111,8 +130,7 @@ fn set_conditions(
         WorkflowPhase::Started | WorkflowPhase::Created => (false, "Running"),
     };
     let (failed, failed_reason) = match phase {
-        WorkflowPhase::Failed if invalid => (true, "InvalidSpec"),
-        WorkflowPhase::Failed => (true, "StepFailed"),
+        WorkflowPhase::Failed => (true, failed_reason),
         WorkflowPhase::Completed => (false, "Completed"),
         WorkflowPhase::Started | WorkflowPhase::Created => (false, "Running"),
     };
@@ -139,7 +157,7 @@ fn set_conditions(
 
 /// Sets one condition, keeping its lastTransitionTime unless its status flips; conditions of
 /// other types are left alone.
-fn set_condition(
+pub(super) fn set_condition(
     conditions: &mut Vec<Condition>,
     type_: &str,
     holds: bool,

@@ -12,6 +12,7 @@ use kwf_api::{Dag, Step, StepPhase, StepStatus, Workflow, job_name};
 use super::claims::{Claims, Gate};
 use super::decide::Plan;
 use super::observed::{JobState, ObservedJob};
+use super::run_control::RunControl;
 use super::{messages, timeouts};
 
 /// What every step decision needs to know.
@@ -33,6 +34,8 @@ pub(super) struct StepInputs<'a> {
     pub job_templates: &'a BTreeMap<String, JobTemplateSpec>,
     /// The workflow volumes and claims each step's containers mount, by step name.
     pub mounts: &'a HashMap<String, BTreeSet<String>>,
+    /// Stop and suspend requests (see `run_control`).
+    pub control: &'a RunControl,
 }
 
 impl StepInputs<'_> {
@@ -96,7 +99,10 @@ pub(super) fn advance(
         update_step(inputs, &mut book, k, plan);
     }
     let failed = |book: &Book| book.entries.iter().any(|e| e.phase == StepPhase::Failed);
-    if !failed(&book) {
+    // Suspended, being stopped or stopped: no new step starts.
+    let held = inputs.control.holds_new_steps()
+        || book.entries.iter().any(|e| e.phase == StepPhase::Stopped);
+    if !failed(&book) && !held {
         start_ready(inputs, claims, &mut book, plan);
     }
     // Also when a step failed to start just now (a missing JobTemplate), so that the next
@@ -132,7 +138,7 @@ fn update_step(inputs: &StepInputs, book: &mut Book, k: usize, plan: &mut Plan) 
             let job = inputs.jobs.get(job_name.as_str()).copied();
             track_running(inputs, entry, job, plan);
         }
-        StepPhase::Failed => {
+        StepPhase::Failed | StepPhase::Stopped => {
             let Some(entry) = book.get_mut(k) else {
                 return;
             };
@@ -140,7 +146,8 @@ fn update_step(inputs: &StepInputs, book: &mut Book, k: usize, plan: &mut Plan) 
                 return;
             };
             if job.state == JobState::Active && !job.deleting {
-                // Timed out by our own deadline: stop the Job so it does not run on.
+                // Timed out by our own deadline, or stopped: the Job must not run on (a
+                // delete lost with the reconcile that wrote the status is sent again).
                 plan.deletes.push(job.name.clone());
             }
         }
@@ -164,7 +171,11 @@ fn track_running(
     }
     let Some(job) = job.filter(|job| job.state.is_finished() || !job.deleting) else {
         // Deleted by hand (or its deletion is under way) before it finished: the shell passes
-        // every Job it created, so absence is never a Job not yet seen.
+        // every Job it created, so absence is never a Job not yet seen. Unless a stop is
+        // being acted on (from a status that does not show it yet): the stop records it.
+        if inputs.control.stop.is_some() {
+            return;
+        }
         let message = messages::deleted(
             &step,
             &job_name,
@@ -342,7 +353,8 @@ fn skip_pending(inputs: &StepInputs, book: &mut Book) {
                 entry.phase = StepPhase::Skipped;
                 entry.message = Some(message);
             }
-            StepPhase::Running | StepPhase::Succeeded | StepPhase::Skipped => {}
+            StepPhase::Running | StepPhase::Succeeded | StepPhase::Skipped | StepPhase::Stopped => {
+            }
         }
     }
 }

@@ -24,10 +24,12 @@ pub async fn execute(name: &str, session: &Session) -> anyhow::Result<()> {
             Vec::new()
         }
     };
+    let tails = super::logs::failed_tails(session, &wf, render::TAIL_LINES).await;
     // The renderer orders the events (oldest first), as kubectl describe does.
     let text = render::describe(
         &wf,
         &events,
+        &tails,
         session.terminal.stdout_style(),
         jiff::Timestamp::now(),
     );

@@ -3,16 +3,26 @@
 use crate::cli::{GraphArgs, GraphOutput};
 use crate::render::{self, GraphFormat};
 use crate::session::Session;
-use crate::watch::follow;
+use crate::watch::{Outcome, follow};
+
+use super::logs;
 
 pub async fn execute(args: &GraphArgs, session: &Session) -> anyhow::Result<()> {
     let name = &args.workflow.name;
     let namespace = session.namespace();
     let format = format(args.output);
     if args.follow.watch {
-        return follow(session, namespace, name, &|_| true, format)
-            .await?
-            .into_result(name);
+        let outcome = follow(session, namespace, name, &|_| true, format).await?;
+        if format == GraphFormat::Tree && matches!(outcome, Outcome::Failed { .. }) {
+            // The failure at hand: the failed steps' last lines under the final frame.
+            let wf = session.get_workflow(namespace, name).await?;
+            let tails = logs::failed_tails(session, &wf, render::TAIL_LINES).await;
+            let text = render::failed_logs(&tails, session.terminal.stdout_style());
+            if !text.is_empty() {
+                session.terminal.print(&format!("\n{text}"))?;
+            }
+        }
+        return outcome.into_result(name);
     }
     let wf = session.get_workflow(namespace, name).await?;
     let style = session.terminal.stdout_style();

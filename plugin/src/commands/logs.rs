@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::cli::LogsArgs;
 use crate::errors::Op;
-use crate::render::LogPrefixes;
+use crate::render::{LogPrefixes, LogTail};
 use crate::session::Session;
 
 /// The label the Job controller puts on its pods (and the legacy one before it).
@@ -38,12 +38,19 @@ pub async fn execute(args: &LogsArgs, session: &Session) -> anyhow::Result<()> {
             );
         }
         Some(step) => vec![step.clone()],
+        None if args.failed => failed_steps(&wf, &dag),
         None => dag
             .topological_order()
             .iter()
             .map(|&i| dag.name(i).to_string())
             .collect(),
     };
+    if args.failed && steps.is_empty() {
+        session
+            .terminal
+            .note(&format!("workflow \"{name}\" has no failed step"));
+        return Ok(());
+    }
     let logs = StepLogs {
         session,
         name,
@@ -59,6 +66,82 @@ pub async fn execute(args: &LogsArgs, session: &Session) -> anyhow::Result<()> {
     } else {
         logs.print(&wf, &steps).await
     }
+}
+
+/// The failed steps of `wf`, in dependency order.
+fn failed_steps(wf: &Workflow, dag: &Dag) -> Vec<String> {
+    let Some(status) = wf.status.as_ref() else {
+        return Vec::new();
+    };
+    dag.topological_order()
+        .iter()
+        .map(|&i| dag.name(i))
+        .filter(|step| status.step_phase(step) == StepPhase::Failed)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The last `lines` lines of each failed step's log, for `describe` and `graph --watch`: one
+/// list of pods, one log request per failed step. A step whose pod is gone, or whose log
+/// cannot be read, says why instead.
+pub(crate) async fn failed_tails(session: &Session, wf: &Workflow, lines: i64) -> Vec<LogTail> {
+    let Ok(dag) = Dag::build(&wf.spec) else {
+        return Vec::new();
+    };
+    let steps = failed_steps(wf, &dag);
+    if steps.is_empty() {
+        return Vec::new();
+    }
+    let name = wf.metadata.name.as_deref().unwrap_or_default();
+    let namespace = wf
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or(session.namespace());
+    let params = ListParams::default().labels(&format!("{LABEL_WORKFLOW}={}", label_value(name)));
+    let pods: Vec<Pod> = match session.list(namespace, &params, "pods").await {
+        Ok(pods) => pods,
+        Err(err) => {
+            let why = format!("{err:#}");
+            return steps
+                .into_iter()
+                .map(|step| LogTail {
+                    step,
+                    pod: None,
+                    text: Err(why.clone()),
+                })
+                .collect();
+        }
+    };
+    let api: Api<Pod> = session.api(Some(namespace));
+    let mut tails = Vec::with_capacity(steps.len());
+    for step in steps {
+        let Some(pod) = pod_for_step(&pods, wf, &step).filter(|pod| logs_available(pod)) else {
+            tails.push(LogTail {
+                step,
+                pod: None,
+                text: Err("no pod with a log is left (deleted, or it never started)".to_owned()),
+            });
+            continue;
+        };
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        let params = LogParams {
+            container: container_for(pod, &step),
+            tail_lines: Some(lines),
+            ..Default::default()
+        };
+        let op = Op::new("get", "pods/log", Some(namespace)).named(&pod_name);
+        let text = session
+            .send(op, api.logs(&pod_name, &params))
+            .await
+            .map_err(|err| format!("{err:#}"));
+        tails.push(LogTail {
+            step,
+            pod: Some(pod_name),
+            text,
+        });
+    }
+    tails
 }
 
 /// The logs of the steps of one workflow, in the session's namespace.
@@ -85,6 +168,12 @@ impl StepLogs<'_> {
                         "; use -f to wait for its output"
                     };
                     bail!("{}{hint}", not_run(wf, step, self.name));
+                }
+                if wf.status.as_ref().map(|s| s.step_phase(step)) == Some(StepPhase::Failed) {
+                    // Its log is what was asked for (`--failed`, or the failure among all).
+                    self.session.terminal.note(&format!(
+                        "warning: step \"{step}\" failed but no pod of its Job with a log is left"
+                    ));
                 }
                 continue;
             };
@@ -281,7 +370,10 @@ fn finished(wf: &Workflow, step: &str) -> bool {
         .as_ref()
         .map(|s| s.step_phase(step))
         .unwrap_or_default();
-    matches!(phase, StepPhase::Succeeded | StepPhase::Failed)
+    matches!(
+        phase,
+        StepPhase::Succeeded | StepPhase::Failed | StepPhase::Stopped
+    )
 }
 
 /// A step can log no more once it finished, or once the workflow ended without running it.
@@ -292,7 +384,7 @@ fn step_ended(wf: &Workflow, step: &str) -> bool {
         .map(|s| s.step_phase(step))
         .unwrap_or_default();
     match phase {
-        StepPhase::Succeeded | StepPhase::Failed | StepPhase::Skipped => true,
+        StepPhase::Succeeded | StepPhase::Failed | StepPhase::Skipped | StepPhase::Stopped => true,
         StepPhase::Running => false,
         StepPhase::Pending => workflow_ended(wf),
     }
@@ -307,7 +399,9 @@ fn not_run(wf: &Workflow, step: &str, name: &str) -> String {
         .map(|m| format!(": {m}"))
         .unwrap_or_default();
     match phase {
-        StepPhase::Pending | StepPhase::Skipped => {
+        StepPhase::Pending | StepPhase::Skipped | StepPhase::Stopped
+            if status.and_then(|s| s.job_name.as_deref()).is_none() =>
+        {
             format!("step \"{step}\" of workflow \"{name}\" has not run (it is {phase:?}{why})")
         }
         _ => format!(

@@ -1,15 +1,21 @@
 //! One module per command. [`execute`] dispatches; commands that need no cluster (validate,
 //! completion, version, `create --dry-run=client`) never read a kubeconfig.
 
+mod annotate;
 mod completion;
 mod create;
+mod delete;
 mod describe;
 mod graph;
 mod list;
 mod logs;
 mod relabel;
 mod restart;
+mod resume;
+mod stop;
+mod suspend;
 mod validate;
+mod wait;
 
 use crate::cli::{Cli, Command};
 use crate::session::Session;
@@ -40,6 +46,11 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 Command::Restart(args) => restart::execute(&args, &session).await,
                 Command::List(args) => list::execute(&args, &session).await,
                 Command::Logs(args) => logs::execute(&args, &session).await,
+                Command::Stop(args) => stop::execute(&args, &session).await,
+                Command::Suspend(args) => suspend::execute(&args, &session).await,
+                Command::Resume(args) => resume::execute(&args, &session).await,
+                Command::Wait(args) => wait::execute(&args, &session).await,
+                Command::Delete(args) => delete::execute(&args, &session).await,
                 Command::Create(_)
                 | Command::Relabel(_)
                 | Command::Validate(_)

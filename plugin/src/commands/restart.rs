@@ -1,6 +1,9 @@
 //! `restart NAME [--failed]`: ask the controller for a rerun by setting its restart annotations.
 
-use kwf_api::{ANNOTATION_RESTART_MODE, ANNOTATION_RESTARTED_AT, RESTART_MODE_FAILED, Workflow};
+use kwf_api::{
+    ANNOTATION_RESTART_MODE, ANNOTATION_RESTARTED_AT, ANNOTATION_STOP, RESTART_MODE_FAILED,
+    Workflow,
+};
 use serde_json::{Value, json};
 
 use crate::cli::RestartArgs;
@@ -41,14 +44,17 @@ pub async fn execute(args: &RestartArgs, session: &Session) -> anyhow::Result<()
         .into_result(name)
 }
 
-/// The merge patch: a new `restartedAt`, and the mode set for --failed or removed otherwise.
+/// The merge patch: a new `restartedAt`, the mode set for --failed or removed otherwise, and
+/// the stop request of an earlier run removed (the controller acts on a stop value once, so
+/// this only keeps the annotations telling the truth).
 fn restart_patch(stamp: &str, failed_only: bool) -> Value {
     let mode = if failed_only {
         Value::from(RESTART_MODE_FAILED)
     } else {
         Value::Null
     };
-    json!({ "metadata": { "annotations": { ANNOTATION_RESTARTED_AT: stamp, ANNOTATION_RESTART_MODE: mode } } })
+    json!({ "metadata": { "annotations": {
+        ANNOTATION_RESTARTED_AT: stamp, ANNOTATION_RESTART_MODE: mode, ANNOTATION_STOP: null } } })
 }
 
 #[cfg(test)]
@@ -60,7 +66,8 @@ mod tests {
         assert_eq!(
             restart_patch("2026-01-02T03:04:05Z", true),
             json!({"metadata": {"annotations": {
-                "kwf.dev/restartedAt": "2026-01-02T03:04:05Z", "kwf.dev/restart-mode": "failed"}}})
+                "kwf.dev/restartedAt": "2026-01-02T03:04:05Z", "kwf.dev/restart-mode": "failed",
+                "kwf.dev/stop": null}}})
         );
     }
 
@@ -68,7 +75,7 @@ mod tests {
     fn a_full_restart_removes_the_mode() {
         assert_eq!(
             restart_patch("t", false),
-            json!({"metadata": {"annotations": {"kwf.dev/restartedAt": "t", "kwf.dev/restart-mode": null}}})
+            json!({"metadata": {"annotations": {"kwf.dev/restartedAt": "t", "kwf.dev/restart-mode": null, "kwf.dev/stop": null}}})
         );
     }
 }

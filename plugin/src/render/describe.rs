@@ -1,5 +1,6 @@
 //! `kubectl workflow describe`: sections as kubectl describe prints them — metadata, the spec
-//! in short, the steps table in dependency order, conditions, then the Workflow's events.
+//! in short, the steps table in dependency order, the last lines of each failed step's log,
+//! conditions, then the Workflow's events.
 
 use jiff::Timestamp;
 use k8s_openapi::api::events::v1::Event;
@@ -7,21 +8,29 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kwf_api::{Dag, Workflow};
 use owo_colors::Style as Ansi;
 
+use super::failed_logs::{self, LogTail};
 use super::fields::{self, Field};
 use super::table::Table;
-use super::text::{NONE, Painter, clean, step_look, workflow_look};
+use super::text::{NONE, Painter, clean, step_look};
 use super::workflow_view::WorkflowView;
 use super::{Style, time};
 
 /// Annotations kubectl describe leaves out too: a copy of the whole object, no help to read.
 const HIDDEN_ANNOTATIONS: [&str; 1] = ["kubectl.kubernetes.io/last-applied-configuration"];
 
-pub(crate) fn render(wf: &Workflow, events: &[Event], style: Style, now: Timestamp) -> String {
+pub(crate) fn render(
+    wf: &Workflow,
+    events: &[Event],
+    tails: &[LogTail],
+    style: Style,
+    now: Timestamp,
+) -> String {
     let view = WorkflowView::new(wf, now);
     let painter = Painter::new(style);
     let mut out = overview(&view, painter);
     out.push_str("Steps:\n");
     out.push_str(&steps(&view, painter));
+    out.push_str(&failed_logs::render(tails, style));
     out.push_str(&conditions(&view));
     out.push_str(&events_section(events, painter, now));
     out
@@ -43,7 +52,7 @@ fn overview(view: &WorkflowView<'_>, painter: Painter) -> String {
         .filter(|(k, _)| !HIDDEN_ANNOTATIONS.contains(&k.as_str()))
         .map(|(k, v)| clean(&format!("{k}={v}")).into_owned())
         .collect();
-    let look = workflow_look(view.phase);
+    let look = view.look();
     let timeout = match view.wf.spec.max_step_timeout {
         -1 => "unlimited".to_owned(),
         seconds => format!("{seconds}s"),

@@ -10,12 +10,13 @@ use kwf_api::{StepPhase, Workflow};
 use super::text::step_look;
 use super::workflow_view::WorkflowView;
 
-const PHASES: [StepPhase; 5] = [
+const PHASES: [StepPhase; 6] = [
     StepPhase::Pending,
     StepPhase::Running,
     StepPhase::Succeeded,
     StepPhase::Failed,
     StepPhase::Skipped,
+    StepPhase::Stopped,
 ];
 
 /// Fill and border of a node in each phase: light fills that keep black text readable.
@@ -26,6 +27,7 @@ fn colors(phase: StepPhase) -> (&'static str, &'static str) {
         StepPhase::Succeeded => ("#d4edda", "#2e7d32"),
         StepPhase::Failed => ("#f8d7da", "#c62828"),
         StepPhase::Skipped => ("#e9ecef", "#6c757d"),
+        StepPhase::Stopped => ("#f3e5f5", "#7b1fa2"),
     }
 }
 
@@ -74,7 +76,7 @@ pub(crate) fn dot(wf: &Workflow) -> String {
         dot_quote(&format!(
             "{} ({}, {})",
             view.name(),
-            super::text::workflow_look(view.phase).word,
+            view.look().word,
             view.progress_text()
         ))
     );

@@ -185,6 +185,61 @@ pub(crate) fn invalid() -> Workflow {
     wf
 }
 
+/// The stop request of the `stopped` scene.
+const STOP: &str = "kwf.dev/stop=2026-03-01T10:01:40Z by kubectl workflow stop";
+
+/// Stopped at 100 s: the two running steps' Jobs deleted, the steps that had not started
+/// stopped too; the workflow Failed with the stop's message.
+pub(crate) fn stopped() -> Workflow {
+    use StepPhase::*;
+    let wf = pipeline();
+    let mut steps = pipeline_ran(&wf, &[("build", Succeeded, 7, Some(79))]);
+    for (step, started) in [("unit-tests", 7), ("package", 80)] {
+        steps.push(
+            step_status(&wf, step, Stopped)
+                .with_started(started)
+                .with_finished(100)
+                .with_message(&format!(
+                    "step \"{step}\" stopped: Job release-{step}-1 deleted by the stop request ({STOP})"
+                )),
+        );
+    }
+    for pending in ["integration", "deploy"] {
+        let mut status = step_status(&wf, pending, Stopped)
+            .with_message(&format!("not started: the workflow was stopped ({STOP})"));
+        status.job_name = None;
+        steps.push(status);
+    }
+    let message = format!(
+        "stopped by request ({STOP}); rerun with `kubectl workflow restart release -n {}`",
+        kwf_api::fixtures::NAMESPACE
+    );
+    let mut wf = wf.with_status(WorkflowPhase::Failed, Some(&message), steps);
+    if let Some(status) = wf.status.as_mut() {
+        status.finished_at = Some(kwf_api::fixtures::time(100));
+        for c in &mut status.conditions {
+            if c.type_ == "Failed" {
+                c.reason = "Stopped".into();
+            }
+        }
+    }
+    wf
+}
+
+/// Running, suspended at 90 s: package still runs, nothing new starts.
+pub(crate) fn suspended() -> Workflow {
+    let mut wf = started().with_annotation(kwf_api::ANNOTATION_SUSPEND, "true");
+    let message = "suspended (kwf.dev/suspend=true): no new step starts until \
+                   `kubectl workflow resume release -n default`";
+    if let Some(status) = wf.status.as_mut() {
+        status.message = Some(message.to_owned());
+        status
+            .conditions
+            .push(condition("Suspended", "True", "Suspended", message, 90));
+    }
+    wf
+}
+
 /// Events the controller records about a workflow, `seconds` after creation each.
 pub(crate) fn events(entries: &[(&str, &str, i64, &str)]) -> Vec<Event> {
     entries

@@ -6,7 +6,7 @@ use kwf_api::Workflow;
 use serde::Serialize;
 
 use super::table::Table;
-use super::text::{NONE, Painter, clean, workflow_look};
+use super::text::{NONE, Painter, clean};
 use super::workflow_view::WorkflowView;
 use super::{Style, time};
 
@@ -108,7 +108,7 @@ fn table(
     table.row(header.into_iter().map(String::from).collect());
     for wf in wfs {
         let view = WorkflowView::new(wf, now);
-        let look = workflow_look(view.phase);
+        let look = view.look();
         let mut row = vec![
             clean(view.name()).into_owned(),
             painter.paint(look.word, look.ansi),

@@ -5,6 +5,7 @@
 mod describe;
 mod diagram;
 mod export;
+mod failed_logs;
 mod fields;
 mod first_run;
 mod list;
@@ -26,6 +27,7 @@ use k8s_openapi::api::events::v1::Event;
 use kwf_api::{ValidationErrors, Workflow};
 
 pub use export::{GraphDocument, StepDocument};
+pub use failed_logs::{LogTail, TAIL_LINES};
 pub use first_run::{FirstRun, ObjectFormat, first_run};
 pub use list::{ExportError, ListFormat, Listing, object_ref};
 pub use logs::LogPrefixes;
@@ -65,9 +67,22 @@ pub fn graph(wf: &Workflow, format: GraphFormat, style: Style, now: jiff::Timest
     }
 }
 
-/// `kubectl workflow describe`: metadata, the spec in short, steps table, conditions, events.
-pub fn describe(wf: &Workflow, events: &[Event], style: Style, now: jiff::Timestamp) -> String {
-    describe::render(wf, events, style, now)
+/// `kubectl workflow describe`: metadata, the spec in short, steps table, the failed steps'
+/// log tails, conditions, events.
+pub fn describe(
+    wf: &Workflow,
+    events: &[Event],
+    tails: &[LogTail],
+    style: Style,
+    now: jiff::Timestamp,
+) -> String {
+    describe::render(wf, events, tails, style, now)
+}
+
+/// The failed steps' log tails (`graph --watch` prints them once a workflow failed); no text
+/// when there are none.
+pub fn failed_logs(tails: &[LogTail], style: Style) -> String {
+    failed_logs::render(tails, style)
 }
 
 /// `kubectl workflow list` in `format`, the workflows in the order given: listed in

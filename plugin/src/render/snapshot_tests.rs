@@ -6,7 +6,9 @@ use insta::assert_snapshot;
 use kwf_api::{Workflow, validate};
 
 use super::fixtures::{self, now};
-use super::{GraphFormat, ListFormat, Listing, Style, describe, graph, problems};
+use super::{
+    GraphFormat, ListFormat, Listing, LogTail, Style, describe, failed_logs, graph, problems,
+};
 
 const PLAIN: Style = Style {
     color: false,
@@ -166,12 +168,12 @@ fn describe_every_phase() {
         };
         assert_snapshot!(
             format!("describe_{name}"),
-            describe(&wf, &events, PLAIN, now())
+            describe(&wf, &events, &[], PLAIN, now())
         );
     }
     assert_snapshot!(
         "describe_color_failed",
-        describe(&fixtures::failed(), &failed_events(), COLOR, now())
+        describe(&fixtures::failed(), &failed_events(), &[], COLOR, now())
     );
 }
 
@@ -340,8 +342,8 @@ fn colors_never_move_a_column() {
             let pairs = [
                 (tree(&wf, plain), tree(&wf, color)),
                 (
-                    describe(&wf, &events, plain, now()),
-                    describe(&wf, &events, color, now()),
+                    describe(&wf, &events, &[], plain, now()),
+                    describe(&wf, &events, &[], color, now()),
                 ),
                 (
                     list(std::slice::from_ref(&wf), true, plain),
@@ -359,7 +361,7 @@ fn colors_never_move_a_column() {
 #[test]
 fn no_color_means_no_escape_and_ascii_means_ascii() {
     for (name, wf) in scenarios() {
-        let out = tree(&wf, ASCII) + &describe(&wf, &failed_events(), ASCII, now());
+        let out = tree(&wf, ASCII) + &describe(&wf, &failed_events(), &[], ASCII, now());
         assert!(!out.contains('\x1b'), "{name}");
         assert!(out.is_ascii(), "{name}: {out}");
     }
@@ -454,4 +456,82 @@ fn a_long_chain_fits_a_small_thread_stack() {
         .join()
         .expect("no stack overflow");
     assert_eq!(tree_lines(&out).len(), 2000);
+}
+
+/// The last lines of the failed step's log, and (for the section alone) a failed step whose
+/// pod is gone.
+fn unit_test_tails() -> Vec<LogTail> {
+    let log: String = (1..=12)
+        .map(|i| format!("test case {i:03} ... ok\n"))
+        .chain(["test suite: 3 of 120 tests failed\n".to_owned()])
+        .collect();
+    vec![
+        LogTail {
+            step: "unit-tests".into(),
+            pod: Some("release-unit-tests-1-x7k2p".into()),
+            text: Ok(log),
+        },
+        LogTail {
+            step: "lint".into(),
+            pod: None,
+            text: Err("no pod with a log is left (deleted, or it never started)".into()),
+        },
+    ]
+}
+
+#[test]
+fn describe_shows_the_tail_of_each_failed_step_s_log() {
+    let out = describe(
+        &fixtures::failed(),
+        &failed_events(),
+        &unit_test_tails()[..1],
+        PLAIN,
+        now(),
+    );
+    assert_snapshot!("describe_failed_with_log_tails", out);
+    // Bounded: the first three of the thirteen lines are cut.
+    assert!(!out.contains("test case 003"), "{out}");
+    assert!(out.contains("test case 004"), "{out}");
+}
+
+#[test]
+fn graph_watch_prints_the_failed_logs_under_the_last_frame() {
+    assert_snapshot!("failed_logs", failed_logs(&unit_test_tails(), PLAIN));
+    assert_snapshot!("failed_logs_color", failed_logs(&unit_test_tails(), COLOR));
+}
+
+#[test]
+fn a_stopped_workflow_in_every_view() {
+    let wf = fixtures::stopped();
+    assert_snapshot!("tree_stopped", graph(&wf, GraphFormat::Tree, PLAIN, now()));
+    assert_snapshot!(
+        "tree_stopped_ascii",
+        graph(&wf, GraphFormat::Tree, ASCII, now())
+    );
+    assert_snapshot!("describe_stopped", describe(&wf, &[], &[], PLAIN, now()));
+    assert_snapshot!(
+        "mermaid_stopped",
+        graph(&wf, GraphFormat::Mermaid, PLAIN, now())
+    );
+}
+
+#[test]
+fn a_suspended_workflow_says_suspended_in_graph_describe_and_list() {
+    let wf = fixtures::suspended();
+    let tree = graph(&wf, GraphFormat::Tree, PLAIN, now());
+    assert_snapshot!("tree_suspended", tree);
+    let described = describe(&wf, &[], &[], PLAIN, now());
+    assert_snapshot!("describe_suspended", described);
+    let listing = super::list(
+        &[fixtures::started(), wf.clone(), fixtures::stopped()],
+        ListFormat::Wide,
+        Some("default"),
+        PLAIN,
+        now(),
+    )
+    .unwrap();
+    assert_snapshot!("list_suspended_and_stopped", listing.text);
+    for out in [&tree, &described, &listing.text] {
+        assert!(out.contains("Suspended"), "{out}");
+    }
 }

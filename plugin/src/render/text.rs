@@ -54,6 +54,7 @@ pub(crate) fn step_look(phase: StepPhase) -> Look {
         StepPhase::Succeeded => ("✔", "+", "Succeeded", Ansi::new().green()),
         StepPhase::Failed => ("✖", "x", "Failed", Ansi::new().red()),
         StepPhase::Skipped => ("○", "-", "Skipped", Ansi::new().dimmed()),
+        StepPhase::Stopped => ("■", "#", "Stopped", Ansi::new().magenta()),
     };
     Look {
         unicode,
@@ -75,6 +76,16 @@ pub(crate) fn workflow_look(phase: WorkflowPhase) -> Look {
         ascii,
         word,
         ansi,
+    }
+}
+
+/// How a running workflow looks while it is suspended (phase Started, condition Suspended).
+pub(crate) fn suspended_look() -> Look {
+    Look {
+        unicode: "‖",
+        ascii: "=",
+        word: "Suspended",
+        ansi: Ansi::new().yellow(),
     }
 }
 

@@ -11,7 +11,7 @@ use ptree::{PrintConfig, TreeBuilder};
 
 use super::fields::{self, Field};
 use super::table::Table;
-use super::text::{NONE, Painter, arrow, clean, step_look, workflow_look};
+use super::text::{NONE, Painter, arrow, clean, step_look};
 use super::workflow_view::WorkflowView;
 use super::{Style, time};
 
@@ -30,7 +30,7 @@ pub(crate) fn render(wf: &Workflow, style: Style, now: Timestamp) -> String {
 
 /// Name, namespace, phase, message, times, duration and progress of the workflow.
 pub(crate) fn header(view: &WorkflowView<'_>, painter: Painter) -> String {
-    let look = workflow_look(view.phase);
+    let look = view.look();
     let mut list = vec![
         Field::new("Name", clean(view.name())),
         Field::new("Namespace", clean(view.namespace().unwrap_or(NONE))),
@@ -50,7 +50,7 @@ fn duration(seconds: Option<i64>) -> String {
 }
 
 fn tree(view: &WorkflowView<'_>, style: Style, painter: Painter) -> String {
-    let look = workflow_look(view.phase);
+    let look = view.look();
     let root = cells(&[
         format!(
             "{} {}",

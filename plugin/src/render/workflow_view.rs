@@ -5,9 +5,11 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
-use kwf_api::{StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowStatus};
+use kwf_api::{
+    CONDITION_SUSPENDED, StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowStatus,
+};
 
-use super::text::{NONE, clean};
+use super::text::{Look, NONE, clean, suspended_look, workflow_look};
 use super::time;
 
 pub(crate) struct WorkflowView<'a> {
@@ -84,6 +86,25 @@ impl<'a> WorkflowView<'a> {
         (succeeded, self.len())
     }
 
+    /// Whether the workflow runs suspended: phase Started and the `Suspended` condition True.
+    pub(crate) fn suspended(&self) -> bool {
+        self.phase == WorkflowPhase::Started
+            && self.status.is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == CONDITION_SUSPENDED && c.status == "True")
+            })
+    }
+
+    /// How the workflow's state is drawn: its phase, or Suspended while it is.
+    pub(crate) fn look(&self) -> Look {
+        if self.suspended() {
+            suspended_look()
+        } else {
+            workflow_look(self.phase)
+        }
+    }
+
     /// The status message on one line, or `-` when there is none.
     pub(crate) fn message_text(&self) -> String {
         self.status
@@ -124,7 +145,10 @@ impl<'a> WorkflowView<'a> {
     /// Why a step failed or was skipped: its message, else its exit code.
     pub(crate) fn problem(&self, step: usize) -> Option<String> {
         let s = self.step_status[step]?;
-        if !matches!(s.phase, StepPhase::Failed | StepPhase::Skipped) {
+        if !matches!(
+            s.phase,
+            StepPhase::Failed | StepPhase::Skipped | StepPhase::Stopped
+        ) {
             return None;
         }
         match (&s.message, s.exit_code) {

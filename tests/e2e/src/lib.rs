@@ -1,8 +1,9 @@
 //! The harness of the end-to-end tests in `tests/e2e/tests/`, of the benchmark ([`bench`], run
 //! by `cargo xtask bench`) and of `cargo xtask demo`: one controller runner ([`controller`]), one
 //! test scene ([`scene`]) over one namespace maker ([`namespace`]), one set of workflows
-//! ([`fixtures`]), readers of the controller's metrics ([`metrics`]) and of watches ([`watch`]), and the
-//! object-by-object comparison of rendered manifests ([`manifests`]).
+//! ([`fixtures`]), the plugin runner ([`plugin`]), readers of the controller's metrics ([`metrics`])
+//! and of watches ([`watch`]), and the object-by-object comparison of rendered manifests
+//! ([`manifests`]).
 
 pub mod bench;
 pub mod controller;
@@ -10,6 +11,7 @@ pub mod fixtures;
 pub mod manifests;
 pub mod metrics;
 pub mod namespace;
+pub mod plugin;
 pub mod scene;
 pub mod service_account;
 pub mod watch;

@@ -223,7 +223,8 @@ async fn a_step_without_image_is_rejected_naming_the_step() {
     let scene = Scene::new("admit-image").await;
     let stderr = rejection(&scene, &manifest("noimage", 60, &["{stepName: fetch}"]));
     assert!(
-        stderr.contains(r#"step "fetch": no image: set image (or a jobTemplate or jobTemplateRef)"#),
+        stderr
+            .contains(r#"step "fetch": no image: set image (or a jobTemplate or jobTemplateRef)"#),
         "{stderr}"
     );
 }

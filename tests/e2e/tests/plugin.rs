@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -13,11 +12,8 @@ use kube::api::{ObjectMeta, PostParams};
 use kwf_api::fixtures::WorkflowFixture;
 use kwf_api::{StepPhase, Workflow};
 use kwf_e2e::fixtures::{manifest, shell_step, workflow};
+use kwf_e2e::plugin::PluginRun as Run;
 use kwf_e2e::{Controller, Scene, service_account};
-use kwf_testenv::workspace_bin;
-
-/// Longest a single plugin invocation may take (a watch included).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A scene with its own controller, and a way to run `kubectl workflow ...` in its namespace.
 struct Harness {
@@ -45,41 +41,12 @@ impl Harness {
 
     /// `kubectl workflow ARGS -n NS` with the admin kubeconfig from KUBECONFIG.
     async fn plugin(&self, args: &[&str]) -> Run {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["-n", &self.ns]);
-        self.plugin_with(&all, &[("KUBECONFIG", self.env.kubeconfig().as_os_str())])
-            .await
+        kwf_e2e::plugin::run(&self.scene, args).await
     }
 
-    /// `kubectl workflow ARGS` with the given environment (kubectl takes no flags before a plugin name,
-    /// so the connection comes from KUBECONFIG or flags after the plugin's name).
+    /// `kubectl workflow ARGS` with the given environment.
     async fn plugin_with(&self, args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Run {
-        let kubectl = self.env.kubectl().get_program().to_owned();
-        let plugin_dir = workspace_bin("kubectl-workflow")
-            .parent()
-            .expect("bin dir")
-            .to_path_buf();
-        let path = std::env::join_paths(std::iter::once(plugin_dir).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )))
-        .expect("PATH");
-        let mut command = tokio::process::Command::new(kubectl);
-        command
-            .arg("workflow")
-            .args(args)
-            .env("PATH", path)
-            .env_remove("NO_COLOR")
-            .kill_on_drop(true);
-        for (key, value) in envs {
-            command.env(key, value);
-        }
-        let output = tokio::time::timeout(COMMAND_TIMEOUT, command.output())
-            .await
-            .unwrap_or_else(|_| {
-                panic!("kubectl workflow {args:?} did not finish within {COMMAND_TIMEOUT:?}")
-            })
-            .expect("run kubectl");
-        Run::from(args, output)
+        kwf_e2e::plugin::run_with(&self.scene, args, envs).await
     }
 
     /// Writes a file into the scene's directory; its path, for a command line.
@@ -90,54 +57,6 @@ impl Harness {
     /// Writes the workflow's YAML manifest into the scene's directory; its path.
     fn write_workflow(&self, file: &str, wf: &Workflow) -> String {
         self.write(file, &manifest(wf))
-    }
-}
-
-/// The result of one invocation, with everything needed to explain a failed assertion.
-struct Run {
-    what: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(args: &[&str], output: Output) -> Run {
-        Run {
-            what: format!("kubectl workflow {}", args.join(" ")),
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    fn expect_code(&self, code: i32) -> &Run {
-        assert_eq!(self.code, Some(code), "{self}");
-        self
-    }
-
-    /// The error line `main` prints: exactly one line, starting with `error: `.
-    fn error_line(&self) -> &str {
-        let line = self.stderr.trim_end();
-        assert!(
-            line.starts_with("error: ") && !line.contains('\n'),
-            "not one error line: {self}"
-        );
-        assert!(
-            !line.contains("panicked") && !line.contains("Error {"),
-            "debug output leaked: {self}"
-        );
-        line
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "`{}` exited {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.what, self.code, self.stdout, self.stderr
-        )
     }
 }
 

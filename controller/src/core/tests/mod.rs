@@ -9,6 +9,7 @@ mod progress;
 mod property;
 mod relabel;
 mod restart;
+mod run_control;
 mod start;
 mod timeouts;
 
