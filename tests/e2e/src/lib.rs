@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod controller;
 pub mod fixtures;
+pub mod in_cluster;
 pub mod manifests;
 pub mod metrics;
 pub mod namespace;

@@ -26,9 +26,8 @@ use kwf_testenv::TestEnv;
 use kwf_testenv::state::workspace_dir;
 use serde_json::{Value, json};
 
-use helm_support::{
-    CHART, apiserver_port, free_port, image_archive, import_into_node, in_cluster_values,
-};
+use helm_support::{CHART, in_cluster_values};
+use kwf_e2e::in_cluster::{apiserver_port, free_port, image_archive, import_into_node};
 
 /// The release namespace: fixed, so that what an aborted run left is found and removed first.
 const RELEASE_NAMESPACE: &str = "kwf-helm";

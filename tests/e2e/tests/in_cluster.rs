@@ -5,19 +5,18 @@
 //! security context, electing one leader, running workflows, and handing over when the leader's pod dies.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::Kubeconfig;
 use kube::{Client, ResourceExt};
 use kwf_api::WorkflowPhase;
+use kwf_e2e::in_cluster::{apiserver_port, free_port, image_archive, import_into_node};
 use kwf_e2e::{Scene, fixtures, run_ok};
 use kwf_testenv::TestEnv;
-use kwf_testenv::node::NodeLayout;
 use kwf_testenv::state::workspace_dir;
 
 const SYSTEM_NAMESPACE: &str = "kwf-system";
@@ -34,62 +33,6 @@ const NON_ROOT_UID: u32 = 65532;
 /// The annotation naming the controller replica that created a Job.
 const CREATED_BY: &str = "kwf.dev/created-by";
 
-/// The controller's image archive from `cargo xtask image` (cached by its sources: seconds when nothing
-/// changed, a static release build otherwise).
-fn image_archive() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["xtask", "image"])
-        .current_dir(workspace_dir())
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `cargo xtask image` ({e}): run it yourself, then rerun this test")
-        });
-    assert!(
-        output.status.success(),
-        "`cargo xtask image` failed ({}): run `cargo xtask image` and fix what it says, then rerun this test",
-        output.status
-    );
-    let archive = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    assert!(
-        archive.is_file(),
-        "no image archive at {}: run `cargo xtask image`",
-        archive.display()
-    );
-    archive
-}
-
-/// Imports the archive into the real node's containerd (the node imports archives at its start; a plane
-/// started before this build has an older image or none).
-fn import_into_node(env: &TestEnv, archive: &Path) {
-    let socket = NodeLayout::new(env.dir()).containerd_socket();
-    run_ok(
-        Command::new("ctr")
-            .arg("--address")
-            .arg(&socket)
-            .args(["-n", "k8s.io", "images", "import"])
-            .arg(archive),
-        &format!("ctr images import {}", archive.display()),
-    );
-}
-
-/// The API server's port, from the admin kubeconfig.
-fn apiserver_port(env: &TestEnv) -> u16 {
-    let kubeconfig = Kubeconfig::read_from(env.kubeconfig()).expect("admin kubeconfig");
-    let server = kubeconfig
-        .clusters
-        .iter()
-        .find_map(|named| named.cluster.as_ref()?.server.clone())
-        .expect("the kubeconfig names a server");
-    server
-        .rsplit(':')
-        .next()
-        .and_then(|port| port.trim_end_matches('/').parse().ok())
-        .unwrap_or_else(|| panic!("no port in {server}"))
-}
-
 /// `to` relative to the directory `from` (kustomize takes only relative resource paths).
 fn relative_path(from: &Path, to: &Path) -> PathBuf {
     let from: Vec<_> = from.components().collect();
@@ -103,13 +46,6 @@ fn relative_path(from: &Path, to: &Path) -> PathBuf {
         relative.push(component);
     }
     relative
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
 }
 
 /// A kustomization in `dir` over the in-cluster overlay that adds what only this plane knows: the API
