@@ -96,16 +96,16 @@ impl<'a> Claims<'a> {
         }
     }
 
-    /// Whether the step whose containers mount `mounts` may start; creates the claims it needs
+    /// Whether the step whose containers mount `mounted` may start; creates the claims it needs
     /// that do not exist yet. `steps` are the status entries (for the nodes of steps that ran),
-    /// `pinned` whether the pod already names its node (`nodeName`).
+    /// `mounts` what every step mounts, `pinned` whether the pod already names its node.
     pub fn gate(
         &mut self,
         step: &str,
-        mounts: &BTreeSet<&str>,
+        mounted: &BTreeSet<String>,
         pinned: bool,
         steps: &[StepStatus],
-        mounts_of: &dyn Fn(&str) -> BTreeSet<String>,
+        mounts: &HashMap<String, BTreeSet<String>>,
         plan: &mut Plan,
     ) -> Gate {
         let templates: Vec<&VolumeClaimTemplate> = self
@@ -113,7 +113,7 @@ impl<'a> Claims<'a> {
             .spec
             .volume_claim_templates
             .iter()
-            .filter(|t| mounts.contains(t.name.as_str()))
+            .filter(|t| mounted.contains(&t.name))
             .collect();
         let mut open = true;
         for template in &templates {
@@ -141,14 +141,14 @@ impl<'a> Claims<'a> {
         }
         let mut node = None;
         for template in templates.iter().filter(|t| t.single_node()) {
-            match self.node_of(template, steps, mounts_of) {
+            match self.node_of(template, steps, mounts) {
                 Some(found) => node = node.or(Some(found)),
                 None => {
                     let placing = steps.iter().any(|s| {
                         s.name != step
                             && s.phase == StepPhase::Running
                             && s.node.is_none()
-                            && mounts_of(&s.name).contains(&template.name)
+                            && mounts_of(mounts, &s.name, &template.name)
                     });
                     if placing {
                         plan.requeue_after = Some(
@@ -169,7 +169,7 @@ impl<'a> Claims<'a> {
         &self,
         template: &VolumeClaimTemplate,
         steps: &[StepStatus],
-        mounts_of: &dyn Fn(&str) -> BTreeSet<String>,
+        mounts: &HashMap<String, BTreeSet<String>>,
     ) -> Option<String> {
         let name = claim_name(self.wf_name, &template.name, self.generation);
         if let Some(node) = self
@@ -181,9 +181,14 @@ impl<'a> Claims<'a> {
         }
         steps
             .iter()
-            .filter(|s| s.node.is_some() && mounts_of(&s.name).contains(&template.name))
+            .filter(|s| s.node.is_some() && mounts_of(mounts, &s.name, &template.name))
             .find_map(|s| s.node.clone())
     }
+}
+
+/// Whether step `step` mounts the volume or claim `volume`.
+fn mounts_of(mounts: &HashMap<String, BTreeSet<String>>, step: &str, volume: &str) -> bool {
+    mounts.get(step).is_some_and(|names| names.contains(volume))
 }
 
 /// The claims to delete: those of older generations, and this generation's once the run has

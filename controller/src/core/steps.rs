@@ -270,15 +270,13 @@ fn start_ready(inputs: &StepInputs, claims: &mut Claims, book: &mut Book, plan: 
         let node = if mounts.is_empty() {
             None
         } else {
-            let mounted: BTreeSet<&str> = mounts.iter().map(String::as_str).collect();
             let pinned = names_its_node(inputs.wf, step, referenced);
-            let mounts_of = |name: &str| inputs.mounts.get(name).cloned().unwrap_or_default();
             match claims.gate(
                 &step.step_name,
-                &mounted,
+                mounts,
                 pinned,
                 &book.entries,
-                &mounts_of,
+                inputs.mounts,
                 plan,
             ) {
                 Gate::Open { node } => node,
