@@ -26,6 +26,7 @@ fn decide_jobs(
             jobs,
             claims: &[],
             job_templates: &templates,
+            nodes: &[],
         },
         now,
     )

@@ -8,7 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::fan_out::InstancesStatus;
+use crate::fan_out::{InstancesStatus, NodeFanOut};
 use crate::job_template::JobTemplateRef;
 use crate::pod_defaults::PodDefaults;
 use crate::retries::{FailedAttempt, RetryPolicy};
@@ -160,6 +160,9 @@ fn default_max_step_timeout() -> i64 {
         .reason(kube::core::Reason::FieldValueRequired),
     validation = kube::core::Rule::new("!(has(self.jobTemplate) && has(self.jobTemplateRef))")
         .message(kube::core::Message::Expression("'step \"' + self.stepName + '\": both jobTemplate and jobTemplateRef: keep one of them'".into()))
+        .reason(kube::core::Reason::FieldValueInvalid),
+    validation = kube::core::Rule::new("!(has(self.withItems) && has(self.withNodes))")
+        .message(kube::core::Message::Expression("'step \"' + self.stepName + '\": both withItems and withNodes: fan out over one of them'".into()))
         .reason(kube::core::Reason::FieldValueInvalid)
 )]
 pub struct Step {
@@ -226,6 +229,10 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::fan_out::items_schema")]
     pub with_items: Option<Vec<serde_json::Value>>,
+    /// Fans the step out over nodes: one instance per eligible node, pinned to it (see
+    /// `NodeFanOut`); `{{item}}` and `KWF_ITEM` are the node's name. Not with `withItems`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_nodes: Option<NodeFanOut>,
     /// Most instances of a fanned-out step that run at once (default: no limit but the
     /// workflow's `parallelism`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -349,7 +356,7 @@ pub struct StepStatus {
     /// When the step's next attempt starts, while it waits to retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_retry_at: Option<Time>,
-    /// A fanned-out step's instances (`withItems`).
+    /// A fanned-out step's instances (`withItems`, `withNodes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<InstancesStatus>,
 }
