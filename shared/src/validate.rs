@@ -44,6 +44,8 @@ pub enum ProblemKind {
     InvalidClaimName,
     /// More volumes and claim templates, or more mounts in a step, than allowed.
     TooManyVolumes,
+    /// `params` without `workflowTemplateRef`: nothing would read them.
+    ParamsWithoutTemplate,
 }
 
 /// One problem of a spec: the step it concerns (if any), its kind, and what to do about it.
@@ -141,7 +143,14 @@ pub(crate) fn problems(
             ),
         ));
     }
-    if steps.is_empty() {
+    if !spec.params.is_empty() && spec.workflow_template_ref.is_none() {
+        problems.push(Problem::of_spec(
+            ProblemKind::ParamsWithoutTemplate,
+            "params are for a workflow run from a template: name it in spec.workflowTemplateRef, or remove params".to_owned(),
+        ));
+    }
+    // A run of a template gets its steps from the template when it starts.
+    if steps.is_empty() && spec.workflow_template_ref.is_none() {
         problems.push(Problem::of_spec(
             ProblemKind::NoSteps,
             "the workflow has no steps: add at least one entry to spec.containers".to_owned(),

@@ -1,6 +1,8 @@
 //! The Workflow resource (`kwf.dev/v1alpha1`). The spec is the kopf seed's schema field
 //! for field, so its manifests apply unchanged; everything added is optional.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Volume, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -11,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::job_template::JobTemplateRef;
 use crate::pod_defaults::PodDefaults;
 use crate::volumes::{MAX_VOLUMES, VolumeClaimPolicy, VolumeClaimTemplate};
+use crate::workflow_template::WorkflowTemplateRef;
 
 /// API group of every kwf resource and the prefix of its labels and annotations.
 pub const GROUP: &str = "kwf.dev";
@@ -74,6 +77,12 @@ pub const CONDITION_SUSPENDED: &str = "Suspended";
         .reason(kube::core::Reason::FieldValueInvalid),
     validation = kube::core::Rule::new(crate::volume_schema::NAMES_UNIQUE_RULE)
         .message(crate::volume_schema::NAMES_UNIQUE_MESSAGE)
+        .reason(kube::core::Reason::FieldValueInvalid),
+    validation = kube::core::Rule::new("has(self.containers) || has(self.workflowTemplateRef)")
+        .message("the workflow has no steps: add at least one entry to spec.containers, or name a template in spec.workflowTemplateRef")
+        .reason(kube::core::Reason::FieldValueRequired),
+    validation = kube::core::Rule::new("!has(self.params) || has(self.workflowTemplateRef)")
+        .message("params are for a workflow run from a template: name it in spec.workflowTemplateRef, or remove params")
         .reason(kube::core::Reason::FieldValueInvalid)
 )]
 pub struct WorkflowSpec {
@@ -84,7 +93,9 @@ pub struct WorkflowSpec {
         .message("maxStepTimeout must be -1 (no limit) or a positive number of seconds")
         .reason(kube::core::Reason::FieldValueInvalid))]
     pub max_step_timeout: i64,
-    /// The steps, one Job each; `stepName` is unique.
+    /// The steps, one Job each; `stepName` is unique. Required, except in a Workflow that
+    /// names a template (`workflowTemplateRef`), whose steps the controller copies from it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(min = 1, max = crate::limits::MAX_STEPS), transform = crate::dependencies_exist::dependencies_exist)]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["stepName".into()]))]
     pub containers: Vec<Step>,
@@ -108,6 +119,17 @@ pub struct WorkflowSpec {
     /// DeleteOnFinish or Retain (until the Workflow is deleted or its spec changes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_claim_policy: Option<VolumeClaimPolicy>,
+    /// Run a WorkflowTemplate of this namespace: without `containers`, the controller copies
+    /// the template's spec, with `params` substituted, into this spec once, when the run
+    /// starts, so later edits of the template never change it. With `containers` (as
+    /// `kubectl workflow submit` and schedules create runs) it only records the template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_template_ref: Option<WorkflowTemplateRef>,
+    /// Values of the template's parameters (`{{params.NAME}}`); after the run started, the
+    /// value of every parameter it ran with.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = crate::params::MAX_PARAMS))]
+    pub params: BTreeMap<String, String>,
 }
 
 impl Default for WorkflowSpec {
@@ -120,6 +142,8 @@ impl Default for WorkflowSpec {
             volumes: Vec::new(),
             volume_claim_templates: Vec::new(),
             volume_claim_policy: None,
+            workflow_template_ref: None,
+            params: BTreeMap::new(),
         }
     }
 }
