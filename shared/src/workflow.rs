@@ -10,8 +10,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::fan_out::InstancesStatus;
 use crate::job_template::JobTemplateRef;
 use crate::pod_defaults::PodDefaults;
+use crate::retries::{FailedAttempt, RetryPolicy};
 use crate::volumes::{MAX_VOLUMES, VolumeClaimPolicy, VolumeClaimTemplate};
 use crate::workflow_template::WorkflowTemplateRef;
 
@@ -119,6 +121,16 @@ pub struct WorkflowSpec {
     /// DeleteOnFinish or Retain (until the Workflow is deleted or its spec changes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_claim_policy: Option<VolumeClaimPolicy>,
+    /// Retries for every step without its own `retries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<RetryPolicy>,
+    /// Most Jobs of this workflow that run at once, over all steps and instances (1 runs
+    /// them one at a time); a step waiting to retry holds no place. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 1")
+        .message("parallelism must be 1 or more")
+        .reason(kube::core::Reason::FieldValueInvalid))]
+    pub parallelism: Option<i32>,
     /// Run a WorkflowTemplate of this namespace: without `containers`, the controller copies
     /// the template's spec, with `params` substituted, into this spec once, when the run
     /// starts, so later edits of the template never change it. With `containers` (as
@@ -142,6 +154,8 @@ impl Default for WorkflowSpec {
             volumes: Vec::new(),
             volume_claim_templates: Vec::new(),
             volume_claim_policy: None,
+            retries: None,
+            parallelism: None,
             workflow_template_ref: None,
             params: BTreeMap::new(),
         }
@@ -226,6 +240,23 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::volume_schema::volume_mounts")]
     pub volume_mounts: Vec<VolumeMount>,
+    /// Runs a failed step again, a new Job per attempt, after a growing wait; overrides the
+    /// workflow's `retries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<RetryPolicy>,
+    /// Fans the step out: one instance (a Job) per item, a string or an object, with
+    /// `{{item}}` and `{{item.FIELD}}` replaced in `command`, `args` and `env` values and
+    /// `KWF_ITEM` set. The steps after it wait for every instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::fan_out::items_schema")]
+    pub with_items: Option<Vec<serde_json::Value>>,
+    /// Most instances of a fanned-out step that run at once (default: no limit but the
+    /// workflow's `parallelism`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 1")
+        .message("maxParallel must be 1 or more")
+        .reason(kube::core::Reason::FieldValueInvalid))]
+    pub max_parallel: Option<i32>,
 }
 
 /// Phase of a Workflow, in the seed's vocabulary.
@@ -336,6 +367,15 @@ pub struct StepStatus {
     /// mounts a ReadWriteOnce claim: the steps after it that mount the claim go there too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The failed attempts before the current one, oldest first (a step with `retries`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<FailedAttempt>,
+    /// When the step's next attempt starts, while it waits to retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_retry_at: Option<Time>,
+    /// A fanned-out step's instances (`withItems`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<InstancesStatus>,
 }
 
 impl WorkflowStatus {

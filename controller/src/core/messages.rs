@@ -244,6 +244,54 @@ pub(super) fn workflow_resumed() -> WorkflowEvent {
     )
 }
 
+/// A failed attempt that runs again: the failure, then which attempt comes when.
+pub(super) fn retrying(failure: &str, next: u32, attempts: u32, at: jiff::Timestamp) -> String {
+    format!("{failure}; attempt {next} of {attempts} starts at {at}")
+}
+
+/// A step's final failure, saying how many attempts it had when there were several.
+pub(super) fn after_attempts(failure: String, attempts: u32) -> String {
+    if attempts > 1 {
+        format!("{failure} (after {attempts} attempts)")
+    } else {
+        failure
+    }
+}
+
+pub(super) fn step_retrying(job: &str, message: &str) -> WorkflowEvent {
+    event("StepRetrying", message.to_owned(), true, Some(job))
+}
+
+/// A unit waiting to retry when the workflow failed: the retry is given up.
+pub(super) fn retry_abandoned(failure: &str) -> String {
+    format!("{failure}; not retried: the workflow failed")
+}
+
+/// A fanned-out step the workflow's failure cut short.
+pub(super) fn instances_cut_short(succeeded: u32, total: u32) -> String {
+    format!(
+        "{succeeded} of {total} instances succeeded; the others did not run because the workflow failed"
+    )
+}
+
+pub(super) fn fan_out_succeeded(step: &str, total: u32) -> WorkflowEvent {
+    event(
+        "StepSucceeded",
+        format!("step \"{step}\" succeeded: all {total} instances"),
+        false,
+        None,
+    )
+}
+
+pub(super) fn fan_out_started(step: &str, total: u32) -> WorkflowEvent {
+    event(
+        "StepStarted",
+        format!("step \"{step}\" started: {total} instances"),
+        false,
+        None,
+    )
+}
+
 fn event(reason: &str, note: String, warning: bool, job: Option<&str>) -> WorkflowEvent {
     WorkflowEvent {
         reason: reason.to_owned(),

@@ -9,7 +9,9 @@ use kwf_api::LABEL_STEP;
 
 pub use super::claims::ObservedClaim;
 
-use kwf_api::job::{ANNOTATION_INHERITED_LABELS, LABEL_GENERATION, LABEL_RUN};
+use kwf_api::job::{
+    ANNOTATION_INHERITED_LABELS, LABEL_ATTEMPT, LABEL_GENERATION, LABEL_INSTANCE, LABEL_RUN,
+};
 
 /// What the controller knows of one Job.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -22,6 +24,10 @@ pub struct ObservedJob {
     pub generation: i64,
     /// The `kwf.dev/run` label: the restart counter the Job was created for.
     pub run: u32,
+    /// The `kwf.dev/instance` label: the instance of a fanned-out step the Job runs.
+    pub instance: Option<u32>,
+    /// The `kwf.dev/attempt` label: 0 for a first attempt (no label), 1 for the first retry, ...
+    pub attempt: u32,
     /// `metadata.creationTimestamp`; None for a Job the shell created but has not seen back yet.
     pub created: Option<jiff::Timestamp>,
     pub state: JobState,
@@ -104,6 +110,14 @@ impl ObservedJob {
             Some(run) => run.parse().ok()?,
             None => 0,
         };
+        let instance = match labels.get(LABEL_INSTANCE) {
+            Some(instance) => Some(instance.parse().ok()?),
+            None => None,
+        };
+        let attempt = match labels.get(LABEL_ATTEMPT) {
+            Some(attempt) => attempt.parse().ok()?,
+            None => 0,
+        };
         let inherited_labels = meta
             .annotations
             .as_ref()
@@ -121,6 +135,8 @@ impl ObservedJob {
             step,
             generation,
             run,
+            instance,
+            attempt,
             created: meta.creation_timestamp.as_ref().map(|time| time.0),
             state: job_state(job),
             labels,

@@ -4,11 +4,13 @@
 
 mod claims;
 mod failure;
+mod fan_out;
 mod jobs;
 mod progress;
 mod property;
 mod relabel;
 mod restart;
+mod retries;
 mod run_control;
 mod start;
 mod timeouts;
