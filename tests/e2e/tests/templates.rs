@@ -265,4 +265,83 @@ async fn an_every_minute_schedule_creates_one_run_named_from_its_minute() {
     unique.dedup();
     assert_eq!(names, unique);
     assert!(names.len() <= 2, "one run per minute at most: {names:?}");
+
+    // An invalid expression or zone: one line in the template's status, and no run.
+    let mut bad = greet(&scene, Some("61 * * * *"));
+    bad.metadata.name = Some("bad".into());
+    if let Some(s) = bad.spec.schedule.as_mut() {
+        s.time_zone = Some("Mars/Olympus".into());
+    }
+    templates
+        .create(&PostParams::default(), &bad)
+        .await
+        .expect("create the bad template");
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    let message = loop {
+        let t = templates.get("bad").await.expect("get the bad template");
+        if let Some(message) = t.status.and_then(|s| s.message) {
+            break message;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no status message on the bad template"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        message.starts_with("schedule.cron: invalid cron expression \"61 * * * *\""),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
+}
+
+/// The API server's message of a rejected create.
+fn rejection<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> String {
+    match result {
+        Err(kube::Error::Api(status)) => status.message,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn admission_refuses_a_run_without_steps_or_template_and_a_template_naming_one() {
+    let scene = Scene::new("tpl-admit").await;
+    let post = PostParams::default();
+    let empty = Workflow::new("empty", Default::default());
+    let message = rejection(scene.workflows().create(&post, &empty).await);
+    assert!(
+        message.contains("the workflow has no steps: add at least one entry to spec.containers, or name a template in spec.workflowTemplateRef"),
+        "{message}"
+    );
+    let mut stray = Workflow::new("stray", Default::default());
+    stray.spec.containers = vec![kwf_e2e::fixtures::shell_step("a", &[], "true")];
+    stray.spec.params = [("x".to_owned(), "1".to_owned())].into();
+    let message = rejection(scene.workflows().create(&post, &stray).await);
+    assert!(
+        message.contains("params are for a workflow run from a template"),
+        "{message}"
+    );
+
+    let mut nested = greet(&scene, None);
+    nested.spec.workflow_spec.workflow_template_ref =
+        Some(WorkflowTemplateRef { name: "x".into() });
+    let message = rejection(scene.api::<WorkflowTemplate>().create(&post, &nested).await);
+    assert!(
+        message.contains("a template's workflowSpec cannot name another template"),
+        "{message}"
+    );
+    let mut bad_deadline = greet(&scene, Some("* * * * *"));
+    if let Some(s) = bad_deadline.spec.schedule.as_mut() {
+        s.starting_deadline_seconds = Some(0);
+    }
+    let message = rejection(
+        scene
+            .api::<WorkflowTemplate>()
+            .create(&post, &bad_deadline)
+            .await,
+    );
+    assert!(
+        message.contains("startingDeadlineSeconds must be a positive number of seconds"),
+        "{message}"
+    );
 }
