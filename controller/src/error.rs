@@ -92,6 +92,9 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+    /// Listing the nodes (for a step fanned out over nodes, as it starts) failed.
+    #[error("listing the nodes for a step fanned out over nodes: {0}")]
+    ListNodes(#[source] kube::Error),
     /// Reading the WorkflowTemplate a run names failed.
     #[error("reading WorkflowTemplate {name}: {source}")]
     ReadTemplate {
@@ -126,6 +129,7 @@ impl ReconcileError {
             ReconcileError::PatchStatus { source, .. } if is_conflict(source) => "status_conflict",
             ReconcileError::PatchStatus { .. } => "patch_status",
             ReconcileError::ListPods { .. } => "list_pods",
+            ReconcileError::ListNodes(_) => "list_nodes",
             ReconcileError::ReadTemplate { .. } => "read_template",
             ReconcileError::PatchWorkflow { .. } => "patch_workflow",
             ReconcileError::MissingMetadata(_) => "missing_metadata",
