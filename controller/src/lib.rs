@@ -15,6 +15,8 @@ pub mod job_cache;
 pub mod job_watch;
 pub mod leader;
 pub mod metrics;
+pub mod pod_watch;
+pub mod priority;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod server;

@@ -40,6 +40,8 @@ pub struct Metrics {
     jobs_created: Counter,
     events_dropped: Counter,
     events_failed: Counter,
+    status_writes_held: Counter,
+    steps_settled_from_pod: Counter,
     /// The Workflow cache of the running Controller, counted at scrape time (so deleted
     /// Workflows never linger in the gauge); None while this replica is not the leader.
     workflow_store: Arc<RwLock<Option<Store<Workflow>>>>,
@@ -107,6 +109,18 @@ impl Metrics {
             "Events the API server refused or did not answer",
             events_failed.clone(),
         );
+        let status_writes_held = Counter::default();
+        registry.register(
+            "status_writes_held",
+            "Status writes of big Workflows held back to space them out (decided again later)",
+            status_writes_held.clone(),
+        );
+        let steps_settled_from_pod = Counter::default();
+        registry.register(
+            "steps_settled_from_pod",
+            "Jobs a reconcile took as succeeded from their one pod before the Job controller marked them (once per reconcile)",
+            steps_settled_from_pod.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             workflows,
@@ -117,8 +131,21 @@ impl Metrics {
             jobs_created,
             events_dropped,
             events_failed,
+            status_writes_held,
+            steps_settled_from_pod,
             workflow_store: Arc::default(),
         }
+    }
+
+    /// Counts a status write held back (see `status_writes::hold_for`).
+    pub fn count_status_write_held(&self) {
+        self.status_writes_held.inc();
+    }
+
+    /// Counts Jobs a reconcile took as succeeded from their pod.
+    pub fn count_settled_from_pod(&self, jobs: usize) {
+        self.steps_settled_from_pod
+            .inc_by(u64::try_from(jobs).unwrap_or(u64::MAX));
     }
 
     /// Records how long one reconcile took.
