@@ -138,6 +138,9 @@ async fn no_step_is_reported_succeeded_when_its_job_failed_even_at_the_deadline(
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let seen = seen.lock().unwrap();
+    for ((wf, step), outcome) in seen.job_outcome.values() {
+        eprintln!("{wf}/{step}: Job {outcome:?}");
+    }
     let mut failed_jobs = 0;
     for (job, ((wf, step), outcome)) in &seen.job_outcome {
         let Some(outcome) = outcome else {
