@@ -14,6 +14,7 @@ pub mod events;
 pub mod job_cache;
 pub mod job_watch;
 pub mod leader;
+pub mod memory;
 pub mod metrics;
 pub mod pod_watch;
 pub mod priority;

@@ -42,6 +42,8 @@ pub struct Metrics {
     events_failed: Counter,
     status_writes_held: Counter,
     steps_settled_from_pod: Counter,
+    heap_in_use: Gauge,
+    heap_free: Gauge,
     /// The Workflow cache of the running Controller, counted at scrape time (so deleted
     /// Workflows never linger in the gauge); None while this replica is not the leader.
     workflow_store: Arc<RwLock<Option<Store<Workflow>>>>,
@@ -121,6 +123,18 @@ impl Metrics {
             "Jobs a reconcile took as succeeded from their one pod before the Job controller marked them (once per reconcile)",
             steps_settled_from_pod.clone(),
         );
+        let heap_in_use = Gauge::default();
+        registry.register(
+            "heap_in_use_bytes",
+            "Heap bytes in live allocations (glibc malloc; read at scrape time)",
+            heap_in_use.clone(),
+        );
+        let heap_free = Gauge::default();
+        registry.register(
+            "heap_free_bytes",
+            "Heap bytes malloc holds free, not given back to the OS (read at scrape time)",
+            heap_free.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             workflows,
@@ -133,6 +147,8 @@ impl Metrics {
             events_failed,
             status_writes_held,
             steps_settled_from_pod,
+            heap_in_use,
+            heap_free,
             workflow_store: Arc::default(),
         }
     }
@@ -208,6 +224,12 @@ impl Metrics {
     /// The metrics in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         self.refresh_workflow_gauge();
+        if let Some(heap) = crate::memory::heap() {
+            self.heap_in_use
+                .set(i64::try_from(heap.in_use).unwrap_or(i64::MAX));
+            self.heap_free
+                .set(i64::try_from(heap.free).unwrap_or(i64::MAX));
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -63,6 +63,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         triggers.clone(),
         readiness,
     ));
+    // Freed heap back to the OS (see memory).
+    tokio::spawn(crate::memory::trim_periodically());
     // Single-pod steps' successes as the kubelet reports them (see pod_watch).
     tokio::spawn(crate::pod_watch::watch_pods(
         client.clone(),

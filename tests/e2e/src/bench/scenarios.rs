@@ -126,8 +126,11 @@ pub async fn throughput(
 
     // At rest: the watches have settled; what stays is the cost of the cached objects.
     tokio::time::sleep(Duration::from_secs(10)).await;
+    let heap = controller.metrics().await?;
     let rest = Rest {
         rss: measured::memory(&controller).rss,
+        heap_in_use: heap.value("kwf_heap_in_use_bytes"),
+        heap_free: heap.value("kwf_heap_free_bytes"),
         workflows: count::<Workflow>(client, &ns).await?,
         jobs: count::<Job>(client, &ns).await?,
         pods: count::<Pod>(client, &ns).await?,
