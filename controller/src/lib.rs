@@ -18,6 +18,7 @@ pub mod memory;
 pub mod metrics;
 pub mod pod_watch;
 pub mod priority;
+pub mod node_list;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod server;

@@ -34,19 +34,31 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 
+use crate::fan_out;
 use crate::pod_defaults::PodDefaults;
 use crate::volumes::claim_name;
-use crate::{LABEL_STEP, LABEL_WORKFLOW, Step, Workflow, job_name, label_value};
+use crate::{LABEL_STEP, LABEL_WORKFLOW, Step, Workflow, attempt_job_name, label_value};
 
 /// Label on every Job: the Workflow's `metadata.generation` it was created for.
 pub const LABEL_GENERATION: &str = "kwf.dev/generation";
 /// Label on every Job: the Workflow's `status.run` (restart counter) it was created for.
 pub const LABEL_RUN: &str = "kwf.dev/run";
+/// Label on the Job (and pod) of a fanned-out step's instance: its index, from 0.
+pub const LABEL_INSTANCE: &str = "kwf.dev/instance";
+/// Label on the Job (and pod) of a retry: its attempt, from 1 (the first attempt has none).
+pub const LABEL_ATTEMPT: &str = "kwf.dev/attempt";
 /// Annotation on every Job: comma-separated sorted keys of the labels copied from the Workflow.
 pub const ANNOTATION_INHERITED_LABELS: &str = "kwf.dev/inherited-labels";
 
 /// Labels the controller sets itself; a Workflow label with one of these keys is not copied.
-const OWN_LABELS: [&str; 4] = [LABEL_WORKFLOW, LABEL_STEP, LABEL_GENERATION, LABEL_RUN];
+const OWN_LABELS: [&str; 6] = [
+    LABEL_WORKFLOW,
+    LABEL_STEP,
+    LABEL_GENERATION,
+    LABEL_RUN,
+    LABEL_INSTANCE,
+    LABEL_ATTEMPT,
+];
 
 /// What a step's Job needs beyond the Workflow, known only when it is created.
 #[derive(Debug, Clone, Copy, Default)]
@@ -55,6 +67,17 @@ pub struct JobInputs<'a> {
     pub referenced_template: Option<&'a JobTemplateSpec>,
     /// The node the step must run on: where the ReadWriteOnce claims it mounts are.
     pub node: Option<&'a str>,
+    /// The instance of a fanned-out step this Job runs.
+    pub instance: Option<Instance<'a>>,
+    /// The attempt this Job is: 0 for the first, 1 for the first retry, ...
+    pub attempt: u32,
+}
+
+/// One instance of a fanned-out step: its index and its item.
+#[derive(Debug, Clone, Copy)]
+pub struct Instance<'a> {
+    pub index: u32,
+    pub item: &'a serde_json::Value,
 }
 
 /// Name of the container of a step without `jobTemplate`: the step's name, so that
@@ -93,6 +116,14 @@ pub fn build_job(
     run: u32,
     inputs: JobInputs<'_>,
 ) -> Job {
+    let instantiated;
+    let step = match inputs.instance {
+        Some(instance) => {
+            instantiated = fan_out::instantiate(step, instance.item, instance.index as usize);
+            &instantiated
+        }
+        None => step,
+    };
     let wf_name = wf.metadata.name.as_deref().unwrap_or_default();
     let referenced = inputs
         .referenced_template
@@ -112,6 +143,8 @@ pub fn build_job(
     labels.insert(LABEL_STEP.to_owned(), step.step_name.clone());
     labels.insert(LABEL_GENERATION.to_owned(), generation.to_string());
     labels.insert(LABEL_RUN.to_owned(), run.to_string());
+    let identity = attempt_labels(&inputs);
+    labels.extend(identity.clone());
 
     let mut annotations = template_meta.annotations.unwrap_or_default();
     annotations.insert(
@@ -149,6 +182,7 @@ pub fn build_job(
     let pod_labels = pod_meta.labels.get_or_insert_with(BTreeMap::new);
     pod_labels.insert(LABEL_WORKFLOW.to_owned(), label_value(wf_name));
     pod_labels.insert(LABEL_STEP.to_owned(), step.step_name.clone());
+    pod_labels.extend(identity);
 
     let pod_spec = spec.template.spec.get_or_insert_with(PodSpec::default);
     pod_spec.restart_policy = Some("Never".to_owned());
@@ -167,6 +201,13 @@ pub fn build_job(
         pod_spec.service_account_name = step.service_account_name.clone();
     }
     merge_pod_spec(pod_spec, defaults);
+    if let Some(instance) = inputs.instance {
+        let own = fan_out::instance_env(instance.item, instance.index as usize);
+        for container in &mut pod_spec.containers {
+            let env = container.env.take().unwrap_or_default();
+            container.env = Some(merged_env(&own, &env));
+        }
+    }
     add_workflow_volumes(pod_spec, wf, generation);
     if let Some(node) = inputs.node
         && pod_spec.node_name.is_none()
@@ -176,7 +217,14 @@ pub fn build_job(
 
     Job {
         metadata: ObjectMeta {
-            name: Some(job_name(wf_name, &step.step_name, generation, run)),
+            name: Some(attempt_job_name(
+                wf_name,
+                &step.step_name,
+                generation,
+                run,
+                inputs.instance.map(|i| i.index),
+                inputs.attempt,
+            )),
             namespace: wf.metadata.namespace.clone(),
             labels: Some(labels),
             annotations: Some(annotations),
@@ -186,6 +234,19 @@ pub fn build_job(
         spec: Some(spec),
         status: None,
     }
+}
+
+/// The instance and attempt labels of a Job and its pod (none for a first attempt of a step
+/// that does not fan out, so its Job is labelled as before these existed).
+fn attempt_labels(inputs: &JobInputs<'_>) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    if let Some(instance) = inputs.instance {
+        labels.insert(LABEL_INSTANCE.to_owned(), instance.index.to_string());
+    }
+    if inputs.attempt > 0 {
+        labels.insert(LABEL_ATTEMPT.to_owned(), inputs.attempt.to_string());
+    }
+    labels
 }
 
 fn container_of(step: &Step) -> Container {

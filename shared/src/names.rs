@@ -34,11 +34,31 @@ pub fn is_dns1123_label(s: &str) -> bool {
 /// part is cut (and characters a label cannot hold replaced) and `-{8 hex}` of a stable
 /// hash of the full name is appended.
 pub fn job_name(workflow: &str, step: &str, generation: i64, run: u32) -> String {
-    let suffix = if run > 0 {
-        format!("-{step}-{generation}-r{run}")
-    } else {
-        format!("-{step}-{generation}")
-    };
+    attempt_job_name(workflow, step, generation, run, None, 0)
+}
+
+/// Name of the Job of one attempt of `step` (of one instance of a fanned-out step):
+/// [`job_name`]'s, plus `-i{instance}` for an instance and `-a{attempt}` for a retry
+/// (attempt 0 is the first), cut and hashed the same way when too long.
+pub fn attempt_job_name(
+    workflow: &str,
+    step: &str,
+    generation: i64,
+    run: u32,
+    instance: Option<u32>,
+    attempt: u32,
+) -> String {
+    use std::fmt::Write as _;
+    let mut suffix = format!("-{step}-{generation}");
+    if run > 0 {
+        let _ = write!(suffix, "-r{run}");
+    }
+    if let Some(instance) = instance {
+        let _ = write!(suffix, "-i{instance}");
+    }
+    if attempt > 0 {
+        let _ = write!(suffix, "-a{attempt}");
+    }
     let full = format!("{workflow}{suffix}");
     if is_dns1123_label(&full) {
         return full;
@@ -198,6 +218,25 @@ mod tests {
                 labels.insert(label_value(&workflow)),
                 "label collision for {workflow}"
             );
+        }
+    }
+
+    #[test]
+    fn instances_and_attempts_have_names_of_their_own() {
+        assert_eq!(attempt_job_name("w", "s", 1, 0, None, 0), "w-s-1");
+        assert_eq!(
+            attempt_job_name("w", "s", 1, 2, Some(7), 3),
+            "w-s-1-r2-i7-a3"
+        );
+        assert_eq!(attempt_job_name("w", "s", 1, 0, Some(0), 1), "w-s-1-i0-a1");
+        let long = "w".repeat(60);
+        let mut seen = HashSet::new();
+        for instance in [None, Some(0), Some(999)] {
+            for attempt in [0, 1, 20] {
+                let name = attempt_job_name(&long, "step", 3, 1, instance, attempt);
+                assert!(is_dns1123_label(&name), "{name}");
+                assert!(seen.insert(name), "distinct");
+            }
         }
     }
 

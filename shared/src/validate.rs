@@ -44,6 +44,13 @@ pub enum ProblemKind {
     InvalidClaimName,
     /// More volumes and claim templates, or more mounts in a step, than allowed.
     TooManyVolumes,
+    /// `retries` out of range: a negative limit, a negative wait, a factor below 1.
+    InvalidRetries,
+    /// `withItems` empty, too long, with an item neither string nor object, or with a
+    /// placeholder the items cannot fill (or a placeholder in a step without items).
+    InvalidItems,
+    /// `parallelism` or `maxParallel` below 1, or `maxParallel` on a step without items.
+    InvalidParallelism,
 }
 
 /// One problem of a spec: the step it concerns (if any), its kind, and what to do about it.
@@ -197,6 +204,7 @@ pub(crate) fn problems(
         }
     }
     problems.extend(crate::volume_checks::problems(spec));
+    problems.extend(crate::fan_out_checks::problems(spec));
 
     let mut unresolved = graph.unresolved.iter().peekable();
     for (i, step) in steps.iter().enumerate() {

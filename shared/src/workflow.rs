@@ -8,8 +8,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::fan_out::{InstancesStatus, NodeFanOut};
 use crate::job_template::JobTemplateRef;
 use crate::pod_defaults::PodDefaults;
+use crate::retries::{FailedAttempt, RetryPolicy};
 use crate::volumes::{MAX_VOLUMES, VolumeClaimPolicy, VolumeClaimTemplate};
 
 /// API group of every kwf resource and the prefix of its labels and annotations.
@@ -108,6 +110,16 @@ pub struct WorkflowSpec {
     /// DeleteOnFinish or Retain (until the Workflow is deleted or its spec changes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_claim_policy: Option<VolumeClaimPolicy>,
+    /// Retries for every step without its own `retries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<RetryPolicy>,
+    /// Most Jobs of this workflow that run at once, over all steps and instances (1 runs
+    /// them one at a time); a step waiting to retry holds no place. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 1")
+        .message("parallelism must be 1 or more")
+        .reason(kube::core::Reason::FieldValueInvalid))]
+    pub parallelism: Option<i32>,
 }
 
 impl Default for WorkflowSpec {
@@ -120,6 +132,8 @@ impl Default for WorkflowSpec {
             volumes: Vec::new(),
             volume_claim_templates: Vec::new(),
             volume_claim_policy: None,
+            retries: None,
+            parallelism: None,
         }
     }
 }
@@ -148,6 +162,8 @@ fn default_max_step_timeout() -> i64 {
         .message(kube::core::Message::Expression("'step \"' + self.stepName + '\": both jobTemplate and jobTemplateRef: keep one of them'".into()))
         .reason(kube::core::Reason::FieldValueInvalid)
 )]
+// Not a CEL rule for "withItems or withNodes, not both": CEL cannot see `withItems`, whose items
+// have no declared type; `validate()` reports it, and the controller fails such a workflow.
 pub struct Step {
     /// The step's name: a DNS-1123 label of at most 40 characters (room for the workflow
     /// name, generation and run in the 63-character Job name), unique in the workflow.
@@ -202,6 +218,27 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::volume_schema::volume_mounts")]
     pub volume_mounts: Vec<VolumeMount>,
+    /// Runs a failed step again, a new Job per attempt, after a growing wait; overrides the
+    /// workflow's `retries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<RetryPolicy>,
+    /// Fans the step out: one instance (a Job) per item, a string or an object, with
+    /// `{{item}}` and `{{item.FIELD}}` replaced in `command`, `args` and `env` values and
+    /// `KWF_ITEM` set. The steps after it wait for every instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::fan_out::items_schema")]
+    pub with_items: Option<Vec<serde_json::Value>>,
+    /// Fans the step out over nodes: one instance per eligible node, pinned to it (see
+    /// `NodeFanOut`); `{{item}}` and `KWF_ITEM` are the node's name. Not with `withItems`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_nodes: Option<NodeFanOut>,
+    /// Most instances of a fanned-out step that run at once (default: no limit but the
+    /// workflow's `parallelism`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 1")
+        .message("maxParallel must be 1 or more")
+        .reason(kube::core::Reason::FieldValueInvalid))]
+    pub max_parallel: Option<i32>,
 }
 
 /// Phase of a Workflow, in the seed's vocabulary.
@@ -312,6 +349,15 @@ pub struct StepStatus {
     /// mounts a ReadWriteOnce claim: the steps after it that mount the claim go there too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The failed attempts before the current one, oldest first (a step with `retries`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<FailedAttempt>,
+    /// When the step's next attempt starts, while it waits to retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_retry_at: Option<Time>,
+    /// A fanned-out step's instances (`withItems`, `withNodes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<InstancesStatus>,
 }
 
 impl WorkflowStatus {

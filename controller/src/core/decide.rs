@@ -47,12 +47,18 @@ pub fn decide(wf: &Workflow, observed: &Observed<'_>, now: jiff::Timestamp) -> D
         Ok(dag) => {
             let jobs_by_name: HashMap<&str, &ObservedJob> =
                 jobs.iter().map(|job| (job.name.as_str(), job)).collect();
-            // Jobs of the current generation and run, by step: what a Pending step may adopt.
-            let jobs_of_run: HashMap<&str, &ObservedJob> = jobs
-                .iter()
-                .filter(|job| job.generation == generation && job.run == status.run)
-                .map(|job| (job.step.as_str(), job))
-                .collect();
+            // Jobs of the current generation by step, run and instance, in attempt order:
+            // what a unit whose status does not show them may adopt.
+            let mut jobs_by_unit: steps::JobsByUnit = HashMap::new();
+            for job in jobs.iter().filter(|job| job.generation == generation) {
+                jobs_by_unit
+                    .entry((job.step.as_str(), job.run, job.instance))
+                    .or_default()
+                    .push(job);
+            }
+            for unit_jobs in jobs_by_unit.values_mut() {
+                unit_jobs.sort_by_key(|job| job.attempt);
+            }
             let mut volume_claims = Claims::new(wf, wf_name, generation, observed.claims);
             let inputs = steps::StepInputs {
                 wf,
@@ -63,10 +69,11 @@ pub fn decide(wf: &Workflow, observed: &Observed<'_>, now: jiff::Timestamp) -> D
                 now,
                 stamp,
                 jobs: &jobs_by_name,
-                jobs_of_run: &jobs_of_run,
+                jobs_by_unit: &jobs_by_unit,
                 job_templates: observed.job_templates,
                 mounts: &claims::mounts_by_step(wf, observed.job_templates),
                 control: &control,
+                nodes: observed.nodes,
             };
             status.steps = steps::advance(
                 &inputs,
@@ -136,16 +143,33 @@ pub fn decide(wf: &Workflow, observed: &Observed<'_>, now: jiff::Timestamp) -> D
 
 /// Deletes every live Job no step refers to: Jobs of older generations, of steps reset by a
 /// restart, of steps no longer in the spec. A Job of a newer generation than the Workflow seen
-/// here is left alone: this Workflow object is the stale one.
+/// here is left alone: this Workflow object is the stale one. A step refers to the Jobs of its
+/// attempts (current and retried), and a fanned-out step to every Job of its instances' run
+/// (succeeded instances are counted, not listed).
 fn cleanup(status: &WorkflowStatus, jobs: &[ObservedJob], generation: i64, plan: &mut Plan) {
-    let referenced: HashSet<&str> = status
-        .steps
-        .iter()
-        .filter_map(|step| step.job_name.as_deref())
-        .collect();
+    let mut referenced: HashSet<&str> = HashSet::new();
+    let mut fan_out_runs: HashMap<&str, u32> = HashMap::new();
+    for step in &status.steps {
+        referenced.extend(step.job_name.as_deref());
+        referenced.extend(step.retries.iter().map(|r| r.job_name.as_str()));
+        if let Some(instances) = &step.instances {
+            fan_out_runs.insert(step.name.as_str(), instances.run);
+            for instance in &instances.active {
+                referenced.extend(instance.job_name.as_deref());
+                referenced.extend(instance.retries.iter().map(|r| r.job_name.as_str()));
+            }
+        }
+    }
+    let of_fan_out = |job: &ObservedJob| {
+        job.instance.is_some()
+            && job.generation == generation
+            && fan_out_runs.get(job.step.as_str()) == Some(&job.run)
+    };
     let already: HashSet<String> = plan.deletes.iter().cloned().collect();
     for job in jobs {
-        let unwanted = !referenced.contains(job.name.as_str()) && job.generation <= generation;
+        let unwanted = !referenced.contains(job.name.as_str())
+            && !of_fan_out(job)
+            && job.generation <= generation;
         if unwanted && !job.deleting && !already.contains(&job.name) {
             plan.deletes.push(job.name.clone());
         }

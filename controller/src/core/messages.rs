@@ -244,6 +244,80 @@ pub(super) fn workflow_resumed() -> WorkflowEvent {
     )
 }
 
+/// A failed attempt that runs again: the failure, then which attempt comes when.
+pub(super) fn retrying(failure: &str, next: u32, attempts: u32, at: jiff::Timestamp) -> String {
+    format!("{failure}; attempt {next} of {attempts} starts at {at}")
+}
+
+/// A step's final failure, saying how many attempts it had when there were several.
+pub(super) fn after_attempts(failure: String, attempts: u32) -> String {
+    if attempts > 1 {
+        format!("{failure} (after {attempts} attempts)")
+    } else {
+        failure
+    }
+}
+
+pub(super) fn step_retrying(job: &str, message: &str) -> WorkflowEvent {
+    event("StepRetrying", message.to_owned(), true, Some(job))
+}
+
+/// A unit waiting to retry when the workflow failed: the retry is given up.
+pub(super) fn retry_abandoned(failure: &str) -> String {
+    format!("{failure}; not retried: the workflow failed")
+}
+
+/// A fanned-out step the workflow's failure cut short.
+pub(super) fn instances_cut_short(succeeded: u32, total: u32) -> String {
+    format!(
+        "{succeeded} of {total} instances succeeded; the others did not run because the workflow failed"
+    )
+}
+
+/// A fan-out over nodes with no node to run on.
+pub(super) fn no_eligible_node(
+    step: &str,
+    nodes: usize,
+    fan_out: &kwf_api::fan_out::NodeFanOut,
+) -> String {
+    let selector: Vec<String> = fan_out
+        .selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let selector = if selector.is_empty() {
+        "none".to_owned()
+    } else {
+        selector.join(",")
+    };
+    let excluded = if fan_out.exclude.is_empty() {
+        "none".to_owned()
+    } else {
+        fan_out.exclude.join(",")
+    };
+    format!(
+        "step \"{step}\": withNodes matches none of the {nodes} nodes (selector {selector}, excluded {excluded}; cordoned nodes, the pod's nodeSelector and untolerated taints also rule nodes out): check kubectl get nodes --show-labels, then rerun with kubectl workflow restart --failed"
+    )
+}
+
+pub(super) fn fan_out_succeeded(step: &str, total: u32) -> WorkflowEvent {
+    event(
+        "StepSucceeded",
+        format!("step \"{step}\" succeeded: all {total} instances"),
+        false,
+        None,
+    )
+}
+
+pub(super) fn fan_out_started(step: &str, total: u32) -> WorkflowEvent {
+    event(
+        "StepStarted",
+        format!("step \"{step}\" started: {total} instances"),
+        false,
+        None,
+    )
+}
+
 fn event(reason: &str, note: String, warning: bool, job: Option<&str>) -> WorkflowEvent {
     WorkflowEvent {
         reason: reason.to_owned(),

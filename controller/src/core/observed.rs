@@ -8,8 +8,11 @@ use k8s_openapi::api::batch::v1::{Job, JobCondition, JobTemplateSpec};
 use kwf_api::LABEL_STEP;
 
 pub use super::claims::ObservedClaim;
+pub use super::nodes::ObservedNode;
 
-use kwf_api::job::{ANNOTATION_INHERITED_LABELS, LABEL_GENERATION, LABEL_RUN};
+use kwf_api::job::{
+    ANNOTATION_INHERITED_LABELS, LABEL_ATTEMPT, LABEL_GENERATION, LABEL_INSTANCE, LABEL_RUN,
+};
 
 /// What the controller knows of one Job.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -22,6 +25,10 @@ pub struct ObservedJob {
     pub generation: i64,
     /// The `kwf.dev/run` label: the restart counter the Job was created for.
     pub run: u32,
+    /// The `kwf.dev/instance` label: the instance of a fanned-out step the Job runs.
+    pub instance: Option<u32>,
+    /// The `kwf.dev/attempt` label: 0 for a first attempt (no label), 1 for the first retry, ...
+    pub attempt: u32,
     /// `metadata.creationTimestamp`; None for a Job the shell created but has not seen back yet.
     pub created: Option<jiff::Timestamp>,
     pub state: JobState,
@@ -102,6 +109,9 @@ pub struct Observed<'a> {
     pub claims: &'a [ObservedClaim],
     /// The JobTemplates its steps refer to that exist, by name.
     pub job_templates: &'a BTreeMap<String, JobTemplateSpec>,
+    /// The cluster's nodes, where a step fanned out over nodes is about to start (the shell
+    /// lists them only then; see `needs_nodes`); empty otherwise.
+    pub nodes: &'a [ObservedNode],
 }
 
 /// How a container ended: its exit code and the kubelet's reason (`Error`, `Completed`,
@@ -157,6 +167,14 @@ impl ObservedJob {
             Some(run) => run.parse().ok()?,
             None => 0,
         };
+        let instance = match labels.get(LABEL_INSTANCE) {
+            Some(instance) => Some(instance.parse().ok()?),
+            None => None,
+        };
+        let attempt = match labels.get(LABEL_ATTEMPT) {
+            Some(attempt) => attempt.parse().ok()?,
+            None => 0,
+        };
         let inherited_labels = meta
             .annotations
             .as_ref()
@@ -174,6 +192,8 @@ impl ObservedJob {
             step,
             generation,
             run,
+            instance,
+            attempt,
             created: meta.creation_timestamp.as_ref().map(|time| time.0),
             state: job_state(job),
             labels,
@@ -297,6 +317,28 @@ fn job_state(job: &Job) -> JobState {
         };
     }
     JobState::Active
+}
+
+/// Whether the shell should look up how `job`'s container exited: it failed and the status
+/// does not record that exit code yet (for the step, a retried attempt, or an instance).
+pub fn needs_exit_code(status: &kwf_api::WorkflowStatus, job: &ObservedJob) -> bool {
+    let Some(step) = status.step(&job.step) else {
+        return true;
+    };
+    let retried = |retries: &[kwf_api::retries::FailedAttempt]| {
+        retries.iter().any(|attempt| attempt.job_name == job.name)
+    };
+    if retried(&step.retries) {
+        return false;
+    }
+    match &step.instances {
+        None => step.exit_code.is_none(),
+        Some(instances) => instances
+            .active
+            .iter()
+            .find(|i| i.job_name.as_deref() == Some(job.name.as_str()) || retried(&i.retries))
+            .is_none_or(|i| i.exit_code.is_none() && !retried(&i.retries)),
+    }
 }
 
 #[cfg(test)]

@@ -82,10 +82,31 @@ pub(super) fn stop(
                 let job = entry.job_name.clone().unwrap_or_default();
                 entry.phase = StepPhase::Stopped;
                 entry.finished_at = Some(Time(stamp));
+                entry.next_retry_at = None;
                 entry.message = Some(messages::step_stopped_running(&entry.name, &job, request));
                 plan.events.push(messages::step_stopped(&job, &entry.name));
-                if jobs.get(job.as_str()).is_some_and(|j| !j.deleting) {
-                    plan.deletes.push(job);
+                let mut at_work: Vec<&str> = vec![job.as_str()];
+                if let Some(instances) = entry.instances.as_mut() {
+                    for instance in &mut instances.active {
+                        if instance.phase == StepPhase::Running {
+                            instance.phase = StepPhase::Stopped;
+                            instance.next_retry_at = None;
+                        }
+                    }
+                    at_work = instances
+                        .active
+                        .iter()
+                        .filter_map(|i| i.job_name.as_deref())
+                        .collect();
+                }
+                // Only Jobs still at work: a failed attempt's Job keeps its logs.
+                for name in at_work {
+                    if jobs
+                        .get(name)
+                        .is_some_and(|j| !j.deleting && !j.state.is_finished())
+                    {
+                        plan.deletes.push(name.to_owned());
+                    }
                 }
                 stopped += 1;
             }
