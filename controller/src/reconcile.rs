@@ -21,8 +21,8 @@ use crate::core::{
 };
 use crate::error::{ReconcileError, has_status};
 use crate::events::Pending;
-use crate::status_writes;
 use crate::node_list;
+use crate::status_writes;
 use kwf_api::job::ANNOTATION_INHERITED_LABELS;
 
 /// Annotation on every Job this controller creates: which replica created it (pod name or
