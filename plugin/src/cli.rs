@@ -175,6 +175,11 @@ pub struct GraphArgs {
     #[arg(short = 'o', long, value_enum, default_value_t = GraphOutput::Tree)]
     pub output: GraphOutput,
 
+    /// Under each fanned-out step, a line per instance that has not succeeded (its item,
+    /// attempt and Job), then one for the rest; without it, a fan-out is one line of counts.
+    #[arg(long)]
+    pub instances: bool,
+
     #[command(flatten)]
     pub follow: FollowFlags,
 }
