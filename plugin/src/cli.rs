@@ -347,6 +347,14 @@ pub struct LogsArgs {
     /// Only the failed steps' logs, in dependency order.
     #[arg(long, conflicts_with_all = ["step", "follow"])]
     pub failed: bool,
+
+    /// The instance of a fanned-out step, by its item's index from 0 (`build[3]` in graph).
+    #[arg(long, value_name = "N", requires = "step")]
+    pub instance: Option<u32>,
+
+    /// The attempt of a step with retries, from 1 (`attempt 2/4` in graph); default: the latest.
+    #[arg(long, value_name = "N", requires = "step")]
+    pub attempt: Option<u32>,
 }
 
 #[derive(Args, Debug)]

@@ -20,7 +20,7 @@ mod width;
 mod workflow_view;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod snapshot_tests;
 
