@@ -27,7 +27,7 @@ mod snapshot_tests;
 use k8s_openapi::api::events::v1::Event;
 use kwf_api::{ValidationErrors, Workflow};
 
-pub use export::{GraphDocument, StepDocument};
+pub use export::{GraphDocument, InstanceCounts, StepDocument};
 pub use failed_logs::{LogTail, TAIL_LINES};
 pub use first_run::{FirstRun, ObjectFormat, first_run};
 pub use list::{ExportError, ListFormat, Listing, object_ref};

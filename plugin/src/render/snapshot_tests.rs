@@ -157,6 +157,45 @@ fn json_and_yaml_carry_the_same_document() {
     assert_eq!(from_json["steps"][2]["name"], "unit-tests");
     assert_eq!(from_json["steps"][2]["exitCode"], 2);
     assert_eq!(from_json["steps"][0]["durationSeconds"], 4);
+    assert_eq!(from_json["steps"][0]["attempt"], 1);
+    assert_eq!(from_json["steps"][0]["maxAttempts"], 1);
+    assert!(from_json["steps"][0]["instances"].is_null());
+}
+
+#[test]
+fn json_carries_attempts_and_instance_counts() {
+    let out = graph(
+        &fixtures::retries_and_fan_out(),
+        GraphFormat::Json,
+        PLAIN,
+        now(),
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let step = |name: &str| {
+        doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(step("prepare")["attempt"], 3);
+    assert_eq!(step("prepare")["maxAttempts"], 4);
+    assert_eq!(step("flaky")["attempt"], 2);
+    assert_eq!(step("flaky")["nextRetryAt"], "2026-03-01T10:10:08Z");
+    assert!(
+        step("build")["attempt"].is_null(),
+        "instances have their own"
+    );
+    assert_eq!(
+        step("build")["instances"],
+        serde_json::json!({"total": 50, "succeeded": 44, "running": 2, "failed": 1,
+                           "stopped": 0, "waiting": 3})
+    );
+    assert_eq!(step("test")["instances"]["waiting"], 3);
+    assert!(step("ship")["attempt"].is_null(), "not started");
+    assert_eq!(doc["progress"], "1/5", "a fan-out counts as one step");
 }
 
 #[test]
