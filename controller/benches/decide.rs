@@ -3,6 +3,9 @@
 //! common reconcile). `advancing`: half of the running Jobs just succeeded, so their steps are
 //! recorded and the dependents whose dependencies are all done get Jobs.
 //!
+//! The same with every step fanned out over 20 items (`fan-out`): 20,800 Jobs mid-run; the
+//! size of its status is printed.
+//!
 //! Run: `cargo bench -p workflow-controller --bench decide`. `Dag::build` alone is measured
 //! too, since decide() validates and builds the graph on every call.
 
@@ -26,6 +29,7 @@ fn decide_jobs(
             jobs,
             claims: &[],
             job_templates: &templates,
+            nodes: &[],
         },
         now,
     )
@@ -44,10 +48,22 @@ fn big_workflow() -> Workflow {
         .with_max_step_timeout(600)
 }
 
+/// [`big_workflow`] with every step fanned out over 20 items.
+fn fanned_out_workflow() -> Workflow {
+    let mut wf = big_workflow();
+    for step in &mut wf.spec.containers {
+        step.with_items = Some(
+            (0..20)
+                .map(|i| serde_json::json!(format!("item-{i}")))
+                .collect(),
+        );
+    }
+    wf
+}
+
 /// Runs the workflow through decide() until the first DONE_LAYERS layers succeeded and the
 /// next one runs, applying effects as the API server would.
-fn mid_run() -> (Workflow, Vec<ObservedJob>) {
-    let mut wf = big_workflow();
+fn mid_run(mut wf: Workflow) -> (Workflow, Vec<ObservedJob>) {
     let mut jobs: Vec<ObservedJob> = Vec::new();
     for layer in 0..=DONE_LAYERS {
         let now = at(layer as i64);
@@ -70,12 +86,12 @@ fn mid_run() -> (Workflow, Vec<ObservedJob>) {
             }
         }
     }
-    assert_eq!(jobs.len(), (DONE_LAYERS + 1) * WIDTH);
     (wf, jobs)
 }
 
 fn bench(c: &mut Criterion) {
-    let (wf, jobs) = mid_run();
+    let (wf, jobs) = mid_run(big_workflow());
+    assert_eq!(jobs.len(), (DONE_LAYERS + 1) * WIDTH);
     let now = at(DONE_LAYERS as i64 + 1);
     let steady = decide_jobs(&wf, &jobs, now);
     assert!(steady.effects.is_empty(), "mid-run and nothing changed");
@@ -107,5 +123,31 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+fn bench_fan_out(c: &mut Criterion) {
+    let (wf, jobs) = mid_run(fanned_out_workflow());
+    assert_eq!(jobs.len(), (DONE_LAYERS + 1) * WIDTH * 20);
+    let now = at(DONE_LAYERS as i64 + 1);
+    let status = serde_json::to_vec(&wf.status).expect("serialises").len();
+    let whole = serde_json::to_vec(&wf).expect("serialises").len();
+    println!(
+        "fan-out 2000 steps x 20 items mid-run: status {status} bytes, Workflow {whole} bytes"
+    );
+    let steady = decide_jobs(&wf, &jobs, now);
+    assert!(steady.effects.is_empty(), "mid-run and nothing changed");
+    c.bench_function("decide 2000 steps x 20 items mid-run, steady", |b| {
+        b.iter(|| decide_jobs(black_box(&wf), black_box(&jobs), now))
+    });
+    let mut advanced = jobs.clone();
+    for job in advanced.iter_mut().rev().take(WIDTH * 10) {
+        job.state = JobState::Succeeded {
+            finished: Some(now),
+        };
+    }
+    c.bench_function(
+        "decide 2000 steps x 20 items mid-run, 400 Jobs just succeeded",
+        |b| b.iter(|| decide_jobs(black_box(&wf), black_box(&advanced), now)),
+    );
+}
+
+criterion_group!(benches, bench, bench_fan_out);
 criterion_main!(benches);

@@ -87,6 +87,9 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+    /// Listing the nodes (for a step fanned out over nodes, as it starts) failed.
+    #[error("listing the nodes for a step fanned out over nodes: {0}")]
+    ListNodes(#[source] kube::Error),
     /// A Workflow in the cache lacks a name, namespace or uid (never true of objects from the API server).
     #[error("Workflow without {0} in the cache")]
     MissingMetadata(&'static str),
@@ -107,6 +110,7 @@ impl ReconcileError {
             ReconcileError::PatchStatus { source, .. } if is_conflict(source) => "status_conflict",
             ReconcileError::PatchStatus { .. } => "patch_status",
             ReconcileError::ListPods { .. } => "list_pods",
+            ReconcileError::ListNodes(_) => "list_nodes",
             ReconcileError::MissingMetadata(_) => "missing_metadata",
             ReconcileError::Serialize(_) => "serialize",
         }

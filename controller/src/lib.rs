@@ -15,6 +15,7 @@ pub mod job_cache;
 pub mod job_watch;
 pub mod leader;
 pub mod metrics;
+pub mod node_list;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod server;

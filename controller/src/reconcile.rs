@@ -21,6 +21,7 @@ use crate::core::{
 };
 use crate::error::{ReconcileError, has_status};
 use crate::events::Pending;
+use crate::node_list;
 use kwf_api::job::ANNOTATION_INHERITED_LABELS;
 
 /// Annotation on every Job this controller creates: which replica created it (pod name or
@@ -55,10 +56,10 @@ async fn reconcile_workflow(wf: Arc<Workflow>, ctx: &Context) -> Result<Action, 
 
     let mut observed = ctx.jobs.jobs_of(&namespace, &uid);
     let status = wf.status.clone().unwrap_or_default();
-    // Only a step whose status lacks the exit code needs its pods listed.
+    // Only a Job whose exit code the status does not record needs its pods listed.
     ctx.jobs
         .fill_exits(&ctx.client, &namespace, &mut observed, |job| {
-            status.step(&job.step).is_none_or(|s| s.exit_code.is_none())
+            core::needs_exit_code(&status, job)
         })
         .await?;
 
@@ -75,12 +76,20 @@ async fn reconcile_workflow(wf: Arc<Workflow>, ctx: &Context) -> Result<Action, 
             .await?;
     }
 
+    // The nodes only while a step fanned out over nodes is about to take them.
+    let nodes = if core::needs_nodes(&wf) {
+        node_list::list(&ctx.client).await?
+    } else {
+        Vec::new()
+    };
+
     let decision = core::decide(
         &wf,
         &Observed {
             jobs: &observed,
             claims: &claims,
             job_templates: &job_templates,
+            nodes: &nodes,
         },
         jiff::Timestamp::now(),
     );

@@ -3,6 +3,8 @@
 //! `env` values, and `KWF_ITEM` set in every container. Pure text work, shared by the controller
 //! (which builds the instances' Jobs) and `validate()` (which rejects what cannot be replaced).
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::EnvVar;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::KubeSchema;
@@ -18,6 +20,24 @@ pub const MAX_ITEMS: usize = 1000;
 pub const ENV_ITEM: &str = "KWF_ITEM";
 /// The variable every container of an instance gets: its index, from 0.
 pub const ENV_INSTANCE: &str = "KWF_INSTANCE";
+
+/// Fan-out over nodes (`withNodes`): one instance per eligible node, pinned to it. A node is
+/// eligible when it has the `selector` labels, is not in `exclude`, is not cordoned, has the
+/// labels of the pod's own `nodeSelector` and every NoSchedule/NoExecute taint it has is
+/// tolerated by the pod. The nodes are taken when the step starts; an eligible node that still
+/// cannot run the pod (full, or ruled out by affinity) shows as an instance that does not start
+/// in time, never as a node silently left out. `{{item}}` and `KWF_ITEM` are the node's name.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeFanOut {
+    /// Only nodes with all of these labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+    /// Nodes left out, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
+    pub exclude: Vec<String>,
+}
 
 /// The state of a fanned-out step's instances, kept small: instances start in index order,
 /// so those at or after `started` wait; of those before it, only the ones that have not
@@ -43,6 +63,9 @@ pub struct InstancesStatus {
     /// Every started instance that has not succeeded: running, waiting to retry, or failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub active: Vec<InstanceStatus>,
+    /// A fan-out over nodes: the eligible nodes when the step started, by instance index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -198,7 +221,7 @@ fn replacement(
 }
 
 /// The texts of a step that take item placeholders: `command`, `args` and `env` values.
-fn texts(step: &Step) -> impl Iterator<Item = &str> {
+pub(crate) fn texts(step: &Step) -> impl Iterator<Item = &str> {
     let command = step.command.iter().flatten().map(String::as_str);
     let args = step.args.iter().flatten().map(String::as_str);
     let env = step

@@ -46,11 +46,11 @@ pub(crate) fn problems(spec: &WorkflowSpec) -> Vec<Problem> {
                     ProblemKind::InvalidParallelism,
                     format!("maxParallel is {max}: set it to 1 or more, or remove it"),
                 ));
-            } else if step.with_items.is_none() {
+            } else if step.with_items.is_none() && step.with_nodes.is_none() {
                 problems.push(Problem::of_step(
                     name,
                     ProblemKind::InvalidParallelism,
-                    "maxParallel applies to a fanned-out step only: add withItems, or remove maxParallel (spec.parallelism limits the whole workflow)".to_owned(),
+                    "maxParallel applies to a fanned-out step only: add withItems or withNodes, or remove maxParallel (spec.parallelism limits the whole workflow)".to_owned(),
                 ));
             }
         }
@@ -86,7 +86,24 @@ fn retry_problems(retries: &RetryPolicy) -> Vec<String> {
 
 fn item_problems(step: &Step) -> impl Iterator<Item = String> {
     let mut problems = Vec::new();
+    if step.with_items.is_some() && step.with_nodes.is_some() {
+        problems.push(
+            "has both withItems and withNodes: fan out over one of them (a step per fan-out)"
+                .to_owned(),
+        );
+    }
     match &step.with_items {
+        None if step.with_nodes.is_some() => {
+            // A node fan-out's item is the node's name: a string.
+            if let Some(field) = fan_out::texts(step)
+                .flat_map(fan_out::placeholders)
+                .find_map(|p| p.field)
+            {
+                problems.push(format!(
+                    "{{{{item.{field}}}}} in a step fanned out over nodes: the item is the node's name, use {{{{item}}}}"
+                ));
+            }
+        }
         None => {
             let uses_items = step
                 .command
@@ -102,7 +119,7 @@ fn item_problems(step: &Step) -> impl Iterator<Item = String> {
                 .any(|text| !fan_out::placeholders(text).is_empty());
             if uses_items {
                 problems.push(
-                    "uses {{item}} but has no withItems: add withItems, or remove the placeholder"
+                    "uses {{item}} but has no withItems or withNodes: add one, or remove the placeholder"
                         .to_owned(),
                 );
             }

@@ -8,7 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::fan_out::InstancesStatus;
+use crate::fan_out::{InstancesStatus, NodeFanOut};
 use crate::job_template::JobTemplateRef;
 use crate::pod_defaults::PodDefaults;
 use crate::retries::{FailedAttempt, RetryPolicy};
@@ -162,6 +162,8 @@ fn default_max_step_timeout() -> i64 {
         .message(kube::core::Message::Expression("'step \"' + self.stepName + '\": both jobTemplate and jobTemplateRef: keep one of them'".into()))
         .reason(kube::core::Reason::FieldValueInvalid)
 )]
+// Not a CEL rule for "withItems or withNodes, not both": CEL cannot see `withItems`, whose items
+// have no declared type; `validate()` reports it, and the controller fails such a workflow.
 pub struct Step {
     /// The step's name: a DNS-1123 label of at most 40 characters (room for the workflow
     /// name, generation and run in the 63-character Job name), unique in the workflow.
@@ -226,6 +228,10 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::fan_out::items_schema")]
     pub with_items: Option<Vec<serde_json::Value>>,
+    /// Fans the step out over nodes: one instance per eligible node, pinned to it (see
+    /// `NodeFanOut`); `{{item}}` and `KWF_ITEM` are the node's name. Not with `withItems`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_nodes: Option<NodeFanOut>,
     /// Most instances of a fanned-out step that run at once (default: no limit but the
     /// workflow's `parallelism`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -349,7 +355,7 @@ pub struct StepStatus {
     /// When the step's next attempt starts, while it waits to retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_retry_at: Option<Time>,
-    /// A fanned-out step's instances (`withItems`).
+    /// A fanned-out step's instances (`withItems`, `withNodes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<InstancesStatus>,
 }

@@ -73,6 +73,7 @@ pub fn decide(wf: &Workflow, observed: &Observed<'_>, now: jiff::Timestamp) -> D
                 job_templates: observed.job_templates,
                 mounts: &claims::mounts_by_step(wf, observed.job_templates),
                 control: &control,
+                nodes: observed.nodes,
             };
             status.steps = steps::advance(
                 &inputs,

@@ -274,6 +274,32 @@ pub(super) fn instances_cut_short(succeeded: u32, total: u32) -> String {
     )
 }
 
+/// A fan-out over nodes with no node to run on.
+pub(super) fn no_eligible_node(
+    step: &str,
+    nodes: usize,
+    fan_out: &kwf_api::fan_out::NodeFanOut,
+) -> String {
+    let selector: Vec<String> = fan_out
+        .selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let selector = if selector.is_empty() {
+        "none".to_owned()
+    } else {
+        selector.join(",")
+    };
+    let excluded = if fan_out.exclude.is_empty() {
+        "none".to_owned()
+    } else {
+        fan_out.exclude.join(",")
+    };
+    format!(
+        "step \"{step}\": withNodes matches none of the {nodes} nodes (selector {selector}, excluded {excluded}; cordoned nodes, the pod's nodeSelector and untolerated taints also rule nodes out): check kubectl get nodes --show-labels, then rerun with kubectl workflow restart --failed"
+    )
+}
+
 pub(super) fn fan_out_succeeded(step: &str, total: u32) -> WorkflowEvent {
     event(
         "StepSucceeded",

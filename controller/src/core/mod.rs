@@ -27,7 +27,7 @@
 //! One job per module: [`decide()`] (the order above), `reset` (new generation, restart
 //! requests), `run_control` (stop and suspend requests), `steps` (Jobs -> step phases; what
 //! starts, in which order, within `parallelism` and `maxParallel`; skipping), `attempts` (one
-//! attempt of a step or a fan-out instance after another: retries and backoff), `timeouts` (step
+//! attempt of a step or a fan-out instance after another: retries and backoff), `nodes` (the nodes of a `withNodes` fan-out), `timeouts` (step
 //! deadlines), `relabel` (the relabel cascade), `status` (phase, conditions, progress),
 //! `messages` (what people read), `claims` (the claims of `volumeClaimTemplates`: created before
 //! the steps that mount them, the node of a single-node claim, deleted by policy),
@@ -39,6 +39,7 @@ mod claims;
 mod decide;
 pub mod effect;
 mod messages;
+mod nodes;
 pub mod observed;
 mod relabel;
 mod reset;
@@ -53,4 +54,7 @@ mod tests;
 pub use claims::steps_on_single_node_claims;
 pub use decide::decide;
 pub use effect::{Decision, Effect, OwnedKind, OwnedObject, OwnedRef, WorkflowEvent};
-pub use observed::{ContainerExit, JobState, Observed, ObservedClaim, ObservedJob};
+pub use observed::{
+    ContainerExit, JobState, Observed, ObservedClaim, ObservedJob, ObservedNode, needs_exit_code,
+};
+pub use steps::needs_nodes;

@@ -8,6 +8,7 @@ use k8s_openapi::api::batch::v1::{Job, JobCondition, JobTemplateSpec};
 use kwf_api::LABEL_STEP;
 
 pub use super::claims::ObservedClaim;
+pub use super::nodes::ObservedNode;
 
 use kwf_api::job::{
     ANNOTATION_INHERITED_LABELS, LABEL_ATTEMPT, LABEL_GENERATION, LABEL_INSTANCE, LABEL_RUN,
@@ -55,6 +56,9 @@ pub struct Observed<'a> {
     pub claims: &'a [ObservedClaim],
     /// The JobTemplates its steps refer to that exist, by name.
     pub job_templates: &'a BTreeMap<String, JobTemplateSpec>,
+    /// The cluster's nodes, where a step fanned out over nodes is about to start (the shell
+    /// lists them only then; see `needs_nodes`); empty otherwise.
+    pub nodes: &'a [ObservedNode],
 }
 
 /// How a container ended: its exit code and the kubelet's reason (`Error`, `Completed`,
@@ -179,4 +183,26 @@ fn job_state(job: &Job) -> JobState {
         };
     }
     JobState::Active
+}
+
+/// Whether the shell should look up how `job`'s container exited: it failed and the status
+/// does not record that exit code yet (for the step, a retried attempt, or an instance).
+pub fn needs_exit_code(status: &kwf_api::WorkflowStatus, job: &ObservedJob) -> bool {
+    let Some(step) = status.step(&job.step) else {
+        return true;
+    };
+    let retried = |retries: &[kwf_api::retries::FailedAttempt]| {
+        retries.iter().any(|attempt| attempt.job_name == job.name)
+    };
+    if retried(&step.retries) {
+        return false;
+    }
+    match &step.instances {
+        None => step.exit_code.is_none(),
+        Some(instances) => instances
+            .active
+            .iter()
+            .find(|i| i.job_name.as_deref() == Some(job.name.as_str()) || retried(&i.retries))
+            .is_none_or(|i| i.exit_code.is_none() && !retried(&i.retries)),
+    }
 }

@@ -23,6 +23,7 @@ use kwf_api::{Dag, Step, StepPhase, StepStatus, Workflow, attempt_job_name};
 use super::attempts::{self, AttemptInputs, Unit};
 use super::claims::{Claims, Gate};
 use super::decide::Plan;
+use super::nodes::{self, ObservedNode};
 use super::observed::{JobState, ObservedJob};
 use super::run_control::RunControl;
 use super::{messages, timeouts};
@@ -51,6 +52,8 @@ pub(super) struct StepInputs<'a> {
     pub mounts: &'a HashMap<String, BTreeSet<String>>,
     /// Stop and suspend requests (see `run_control`).
     pub control: &'a RunControl,
+    /// The cluster's nodes, when a step fanned out over nodes may start (see [`needs_nodes`]).
+    pub nodes: &'a [ObservedNode],
 }
 
 impl StepInputs<'_> {
@@ -66,6 +69,50 @@ impl StepInputs<'_> {
 
     fn step(&self, k: usize) -> &Step {
         &self.wf.spec.containers[k]
+    }
+
+    fn fans_out(&self, k: usize) -> bool {
+        let step = self.step(k);
+        step.with_items.is_some() || step.with_nodes.is_some()
+    }
+
+    /// The instances step `k` fans out to now: how many, and for a fan-out over nodes, the
+    /// nodes. Err: the message of a fan-out over nodes that matches no node.
+    fn instances_of(&self, k: usize) -> Result<(u32, Vec<String>), String> {
+        let step = self.step(k);
+        if let Some(items) = &step.with_items {
+            return Ok((u32::try_from(items.len()).unwrap_or(u32::MAX), Vec::new()));
+        }
+        let Some(fan_out) = &step.with_nodes else {
+            return Ok((0, Vec::new()));
+        };
+        let referenced = step
+            .job_template_ref
+            .as_ref()
+            .and_then(|r| self.job_templates.get(&r.name));
+        let job = build_job(
+            self.wf,
+            step,
+            self.generation,
+            self.run,
+            JobInputs {
+                referenced_template: referenced,
+                ..JobInputs::default()
+            },
+        );
+        let pod = job
+            .spec
+            .and_then(|spec| spec.template.spec)
+            .unwrap_or_default();
+        let eligible = nodes::eligible(fan_out, &pod, self.nodes);
+        if eligible.is_empty() {
+            return Err(messages::no_eligible_node(
+                &step.step_name,
+                self.nodes.len(),
+                fan_out,
+            ));
+        }
+        Ok((u32::try_from(eligible.len()).unwrap_or(u32::MAX), eligible))
     }
 
     /// The retries of step `k`: its own, else the workflow's.
@@ -156,17 +203,18 @@ pub(super) fn advance(
 /// Records what step `k`'s Jobs did since the last decision.
 fn update_step(inputs: &StepInputs, book: &mut Book, k: usize, plan: &mut Plan) {
     let name = inputs.dag.name(k);
-    let fans_out = inputs.step(k).with_items.is_some();
+    let fans_out = inputs.fans_out(k);
     let attempt_inputs = inputs.attempt_inputs();
     let policy = inputs.policy(k);
     match book.phase(k) {
         StepPhase::Pending if fans_out => {
             // Instances' Jobs of this run while the status says Pending: a lost status write.
-            let total = item_count(inputs.step(k));
-            let any = (0..total).any(|i| !inputs.unit_jobs(k, inputs.run, Some(i)).is_empty());
-            if any {
+            let any = inputs.jobs_by_unit.keys().any(|&(step, run, instance)| {
+                step == name && run == inputs.run && instance.is_some()
+            });
+            if any && let Ok((total, nodes)) = inputs.instances_of(k) {
                 let entry = book.entry(k, name);
-                open_fan_out(entry, total, inputs.run, inputs.stamp);
+                open_fan_out(entry, total, nodes, inputs.run, inputs.stamp);
                 track_instances(inputs, k, entry, plan);
             }
         }
@@ -262,14 +310,14 @@ fn stop_active(inputs: &StepInputs, job_name: Option<&str>, plan: &mut Plan) {
     }
 }
 
-fn item_count(step: &Step) -> u32 {
-    step.with_items
-        .as_ref()
-        .map_or(0, |items| u32::try_from(items.len()).unwrap_or(u32::MAX))
-}
-
 /// Marks a fanned-out step Running with none of its instances started yet.
-fn open_fan_out(entry: &mut StepStatus, total: u32, run: u32, stamp: jiff::Timestamp) {
+fn open_fan_out(
+    entry: &mut StepStatus,
+    total: u32,
+    nodes: Vec<String>,
+    run: u32,
+    stamp: jiff::Timestamp,
+) {
     *entry = StepStatus {
         name: entry.name.clone(),
         phase: StepPhase::Running,
@@ -277,6 +325,7 @@ fn open_fan_out(entry: &mut StepStatus, total: u32, run: u32, stamp: jiff::Times
         instances: Some(InstancesStatus {
             total,
             run,
+            nodes,
             ..InstancesStatus::default()
         }),
         ..StepStatus::default()
@@ -435,18 +484,29 @@ impl Places {
 /// `parallelism` and each step's `maxParallel`.
 fn start_work(inputs: &StepInputs, claims: &mut Claims, book: &mut Book, plan: &mut Plan) {
     for k in inputs.dag.ready(|k| book.phase(k)) {
-        let step = inputs.step(k);
-        if step.with_items.is_some() {
-            let total = item_count(step);
-            open_fan_out(
-                book.entry(k, &step.step_name),
-                total,
-                inputs.run,
-                inputs.stamp,
-            );
-            plan.events
-                .push(messages::fan_out_started(&step.step_name, total));
+        if !inputs.fans_out(k) {
+            continue;
         }
+        let name = inputs.dag.name(k);
+        match inputs.instances_of(k) {
+            Ok((total, nodes)) => {
+                open_fan_out(book.entry(k, name), total, nodes, inputs.run, inputs.stamp);
+                plan.events.push(messages::fan_out_started(name, total));
+            }
+            Err(message) => {
+                let entry = book.entry(k, name);
+                attempts::fail(
+                    &mut Unit::of_step(entry),
+                    inputs.stamp,
+                    message.clone(),
+                    None,
+                );
+                plan.events.push(messages::step_not_started(&message));
+            }
+        }
+    }
+    if book.entries.iter().any(|e| e.phase == StepPhase::Failed) {
+        return;
     }
     let work = queue(inputs, book, plan);
     let mut places = Places::count(inputs.dag, book);
@@ -491,7 +551,7 @@ fn queue(inputs: &StepInputs, book: &Book, plan: &mut Plan) -> Vec<Work> {
     };
     for &k in inputs.dag.topological_order() {
         match (book.phase(k), book.get(k)) {
-            (StepPhase::Pending, _) if inputs.step(k).with_items.is_none() => {
+            (StepPhase::Pending, _) if !inputs.fans_out(k) => {
                 let ready = inputs
                     .dag
                     .dependencies(k)
@@ -602,11 +662,20 @@ fn start(
             (Some(index), attempt, instances.run)
         }
     };
+    let pinned_node = instance.and_then(|index| {
+        book.get(k)
+            .and_then(|e| e.instances.as_ref())
+            .and_then(|i| i.nodes.get(index as usize))
+            .cloned()
+    });
+    let node_item = pinned_node.clone().map(serde_json::Value::String);
     let item = instance.and_then(|index| {
         step.with_items
             .as_ref()
             .and_then(|items| items.get(index as usize))
+            .or(node_item.as_ref())
     });
+    let node = node.or(pinned_node);
     let job = build_job(
         inputs.wf,
         step,
@@ -766,4 +835,16 @@ fn give_up_waiting(inputs: &StepInputs, book: &mut Book) {
             }
         }
     }
+}
+
+/// Whether deciding about `wf` needs the cluster's nodes: a step fanned out over nodes has not
+/// started yet (its nodes are taken when it does). The shell lists nodes only then.
+pub fn needs_nodes(wf: &Workflow) -> bool {
+    let status = wf.status.as_ref();
+    wf.spec.containers.iter().any(|step| {
+        step.with_nodes.is_some()
+            && status
+                .and_then(|s| s.step(&step.step_name))
+                .is_none_or(|entry| entry.instances.is_none())
+    })
 }

@@ -219,6 +219,57 @@ async fn a_zero_max_step_timeout_is_rejected() {
 }
 
 #[tokio::test]
+async fn retries_and_fan_outs_out_of_range_are_rejected_with_what_to_do() {
+    let scene = Scene::new("admit-retries").await;
+    let stderr = rejection(
+        &scene,
+        &manifest(
+            "negative",
+            60,
+            &["{stepName: flaky, image: busybox, retries: {limit: -1}}"],
+        ),
+    );
+    assert!(
+        stderr.contains(
+            "retries.limit must be between 0 and 20: the number of retries after the first attempt"
+        ),
+        "{stderr}"
+    );
+    let stderr = rejection(
+        &scene,
+        &manifest(
+            "empty",
+            60,
+            &["{stepName: fan, image: busybox, withItems: []}"],
+        ),
+    );
+    assert!(stderr.contains("withItems"), "{stderr}");
+    assert!(stderr.contains("should have at least 1 items"), "{stderr}");
+    let stderr = rejection(
+        &scene,
+        &manifest(
+            "zero",
+            60,
+            &["{stepName: fan, image: busybox, withItems: [a], maxParallel: 0}"],
+        ),
+    );
+    assert!(stderr.contains("maxParallel must be 1 or more"), "{stderr}");
+    assert_applied(
+        &kubectl_apply(
+            &scene,
+            &manifest(
+                "fine",
+                60,
+                &[
+                    "{stepName: fan, image: busybox, withItems: [a, {x: 1}], maxParallel: 2, retries: {limit: 2, backoff: {seconds: 1}}}",
+                ],
+            ),
+        ),
+        "a fan-out with retries",
+    );
+}
+
+#[tokio::test]
 async fn a_step_without_image_is_rejected_naming_the_step() {
     let scene = Scene::new("admit-image").await;
     let stderr = rejection(&scene, &manifest("noimage", 60, &["{stepName: fetch}"]));

@@ -145,6 +145,7 @@ async fn the_controller_runs_a_workflow_as_its_service_account_with_least_privil
         ("delete", "jobs.batch", &ns),
         ("patch", "jobs.batch", &ns),
         ("list", "pods", &ns),
+        ("list", "nodes", &ns),
         ("list", "persistentvolumeclaims", &ns),
         ("watch", "persistentvolumeclaims", &ns),
         ("create", "persistentvolumeclaims", &ns),
@@ -170,6 +171,8 @@ async fn the_controller_runs_a_workflow_as_its_service_account_with_least_privil
         ("patch", "persistentvolumeclaims", &ns),
         ("create", "jobtemplates.kwf.dev", &ns),
         ("get", "persistentvolumes", &ns),
+        ("watch", "nodes", &ns),
+        ("patch", "nodes", &ns),
         ("create", "rolebindings.rbac.authorization.k8s.io", &ns),
     ];
     for (verb, resource, namespace) in allowed {

@@ -327,3 +327,98 @@ fn a_2000_step_workflow_of_20_instance_fan_outs_keeps_a_small_status() {
         "{largest} bytes: too close to etcd's 1.5 MiB limit"
     );
 }
+
+fn node(name: &str, taint: Option<&str>) -> super::super::ObservedNode {
+    super::super::ObservedNode {
+        name: name.to_owned(),
+        labels: [("pool".to_owned(), "work".to_owned())].into(),
+        unschedulable: false,
+        taints: taint
+            .into_iter()
+            .map(|key| k8s_openapi::api::core::v1::Taint {
+                key: key.to_owned(),
+                value: None,
+                effect: "NoSchedule".to_owned(),
+                time_added: None,
+            })
+            .collect(),
+    }
+}
+
+fn daemon(exclude: &[&str]) -> Workflow {
+    let mut s = step("agent", &[]).with_command(&["sh", "-c", "echo on {{item}}"]);
+    s.with_nodes = Some(kwf_api::fan_out::NodeFanOut {
+        selector: [("pool".to_owned(), "work".to_owned())].into(),
+        exclude: exclude.iter().map(|n| (*n).to_owned()).collect(),
+    });
+    let mut wf = workflow(vec![s]);
+    wf.spec.max_step_timeout = -1;
+    wf
+}
+
+#[test]
+fn a_fan_out_over_nodes_runs_one_instance_pinned_to_each_eligible_node() {
+    let mut world = World::new(daemon(&["n3"]));
+    world.nodes = vec![
+        node("n2", None),
+        node("n1", None),
+        node("n3", None),
+        node("n4", Some("gpu")),
+    ];
+    let decision = world.reconcile(at(0));
+    assert_eq!(created(&decision), vec!["wf-agent-1-i0", "wf-agent-1-i1"]);
+    let instances = world.step("agent").instances.clone().unwrap();
+    assert_eq!(
+        instances.nodes,
+        vec!["n1", "n2"],
+        "excluded and untolerated nodes are left out"
+    );
+    let job = decision
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Create(OwnedObject::Job(job)) => Some(job),
+            _ => None,
+        })
+        .unwrap();
+    let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let terms = &pod
+        .affinity
+        .as_ref()
+        .unwrap()
+        .node_affinity
+        .as_ref()
+        .unwrap()
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()
+        .unwrap()
+        .node_selector_terms;
+    assert_eq!(
+        terms[0].match_fields.as_ref().unwrap()[0].values,
+        Some(vec!["n1".to_owned()])
+    );
+    assert_eq!(pod.containers[0].command.as_ref().unwrap()[2], "echo on n1");
+    // A node that joins later is not taken: the set was fixed when the step started.
+    world.nodes.push(node("n0", None));
+    for name in ["wf-agent-1-i0", "wf-agent-1-i1"] {
+        finish(&mut world, name, at(1));
+    }
+    world.reconcile(at(1));
+    assert_eq!(world.phase(), WorkflowPhase::Completed);
+    assert!(
+        !super::super::needs_nodes(&world.wf),
+        "the nodes are in the status now"
+    );
+}
+
+#[test]
+fn a_fan_out_over_nodes_matching_none_fails_with_what_to_check() {
+    let mut world = World::new(daemon(&["n1"]));
+    world.nodes = vec![node("n1", None)];
+    assert!(super::super::needs_nodes(&world.wf));
+    world.reconcile(at(0));
+    assert_eq!(world.phase(), WorkflowPhase::Failed);
+    let message = world.step("agent").message.clone().unwrap();
+    assert!(message.starts_with("step \"agent\": withNodes matches none of the 1 nodes (selector pool=work, excluded n1;"), "{message}");
+    assert!(world.created.is_empty());
+}

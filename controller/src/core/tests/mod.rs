@@ -37,6 +37,7 @@ pub(super) fn decide_jobs(wf: &Workflow, jobs: &[ObservedJob], now: jiff::Timest
             jobs,
             claims: &[],
             job_templates: &BTreeMap::new(),
+            nodes: &[],
         },
         now,
     )
@@ -61,6 +62,8 @@ pub(super) struct World {
     pub claims: Vec<ObservedClaim>,
     /// The JobTemplates that exist, by name.
     pub job_templates: BTreeMap<String, k8s_openapi::api::batch::v1::JobTemplateSpec>,
+    /// The cluster's nodes.
+    pub nodes: Vec<super::ObservedNode>,
     /// Every Job name ever created, in order.
     pub created: Vec<String>,
     uid: u32,
@@ -73,6 +76,7 @@ impl World {
             jobs: Vec::new(),
             claims: Vec::new(),
             job_templates: BTreeMap::new(),
+            nodes: Vec::new(),
             created: Vec::new(),
             uid: 0,
         }
@@ -120,6 +124,7 @@ impl World {
                 jobs: &self.jobs,
                 claims: &self.claims,
                 job_templates: &self.job_templates,
+                nodes: &self.nodes,
             },
             now,
         )
