@@ -83,18 +83,23 @@ pub async fn execute(args: &LogsArgs, session: &Session) -> anyhow::Result<()> {
 }
 
 /// The names a log line of `steps` may start with, a fanned-out step's widest instance among
-/// them (`build[49]`), so prefixes keep one width while instances start.
+/// them (`build[49]`), so prefixes keep one width while instances start (a fan-out over nodes
+/// not started yet may widen it later).
 fn widest_labels(wf: &Workflow, steps: &[String]) -> Vec<String> {
     steps
         .iter()
         .map(|step| {
-            let items = wf
-                .spec
-                .containers
-                .iter()
-                .find(|s| &s.step_name == step)
-                .and_then(|s| s.with_items.as_ref())
-                .map_or(0, Vec::len);
+            let spec = wf.spec.containers.iter().find(|s| &s.step_name == step);
+            // Over nodes, the number is known once the step started (its status lists them).
+            let started = wf
+                .status
+                .as_ref()
+                .and_then(|s| s.step(step))
+                .and_then(|s| s.instances.as_ref())
+                .map(|i| usize::try_from(i.total).unwrap_or(usize::MAX));
+            let items = started
+                .or_else(|| spec.and_then(|s| s.with_items.as_ref()).map(Vec::len))
+                .unwrap_or(0);
             match items {
                 0 => step.clone(),
                 n => format!("{step}[{}]", n - 1),

@@ -211,11 +211,10 @@ fn instances(view: &WorkflowView<'_>, style: Style, painter: Painter) -> String 
             counts.total,
             counts.words()
         ));
-        let listed = view
-            .step_status(step)
-            .and_then(|s| s.instances.as_ref())
-            .map(|i| i.active.as_slice())
-            .unwrap_or_default();
+        let Some(status) = view.step_status(step).and_then(|s| s.instances.as_ref()) else {
+            continue;
+        };
+        let listed = status.active.as_slice();
         if listed.is_empty() {
             continue;
         }
@@ -240,7 +239,8 @@ fn instances(view: &WorkflowView<'_>, style: Style, painter: Painter) -> String 
             );
             table.row(vec![
                 format!("{name}[{}]", instance.index),
-                fan_out::item(view.wf, step, instance.index, style).unwrap_or_else(|| NONE.into()),
+                fan_out::item(view.wf, step, status, instance.index, style)
+                    .unwrap_or_else(|| NONE.into()),
                 painter.paint(look.word, look.ansi),
                 format!("{attempt}/{}", max.max(attempt)),
                 instance

@@ -157,11 +157,21 @@ pub(crate) fn times(name: &str, total: u32, style: Style) -> String {
 }
 
 /// Item `index` of step `step` as text on one line, cut to [`ITEM_WIDTH`] characters
-/// (`…`, or `...` in ASCII); `None` when the spec has no such item.
-pub(crate) fn item(wf: &Workflow, step: usize, index: u32, style: Style) -> Option<String> {
-    let items = wf.spec.containers[step].with_items.as_ref()?;
-    let item = items.get(usize::try_from(index).ok()?)?;
-    Some(cut(&clean(&item_text(item)), ITEM_WIDTH, style))
+/// (`…`, or `...` in ASCII): from `withItems`, or for a fan-out over nodes the instance's node
+/// as the status recorded it; `None` when there is no such item.
+pub(crate) fn item(
+    wf: &Workflow,
+    step: usize,
+    instances: &InstancesStatus,
+    index: u32,
+    style: Style,
+) -> Option<String> {
+    let index = usize::try_from(index).ok()?;
+    let text = match &wf.spec.containers[step].with_items {
+        Some(items) => item_text(items.get(index)?),
+        None => instances.nodes.get(index)?.clone(),
+    };
+    Some(cut(&clean(&text), ITEM_WIDTH, style))
 }
 
 /// `text` cut to `width` characters, the cut marked.
@@ -242,6 +252,7 @@ mod tests {
                 instance(45, StepPhase::Running),
                 instance(46, StepPhase::Running),
             ],
+            nodes: Vec::new(),
         };
         let counts = Counts::of(&status);
         assert_eq!(
@@ -273,6 +284,24 @@ mod tests {
             "44 succeeded, 2 running, 1 failed, 3 waiting"
         );
         assert_eq!(Counts::default().words(), "none started");
+    }
+
+    #[test]
+    fn an_item_is_from_with_items_or_the_recorded_node() {
+        let mut wf = kwf_api::fixtures::workflow("wf", &[("a", &[])]);
+        let nodes = InstancesStatus {
+            total: 2,
+            nodes: vec!["node-a".into(), "node-b".into()],
+            ..InstancesStatus::default()
+        };
+        let plain = Style::default();
+        assert_eq!(item(&wf, 0, &nodes, 1, plain).as_deref(), Some("node-b"));
+        assert_eq!(item(&wf, 0, &nodes, 2, plain), None);
+        wf.spec.containers[0].with_items = Some(vec![serde_json::json!({"os": "linux"})]);
+        assert_eq!(
+            item(&wf, 0, &nodes, 0, plain).as_deref(),
+            Some(r#"{"os":"linux"}"#)
+        );
     }
 
     #[test]

@@ -277,6 +277,7 @@ pub(crate) fn retries_and_fan_out() -> Workflow {
         failed: 1,
         run: 0,
         active: vec![failed_for_good, instance(45, Running, 0, 560), retrying],
+        nodes: Vec::new(),
     });
     let mut flaky = step_status(&wf, "flaky", Running).with_started(41);
     flaky.exit_code = None;

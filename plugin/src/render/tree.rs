@@ -255,7 +255,7 @@ fn instance_lines(
         .map(|instance| {
             let look = step_look(instance.phase);
             let mut notes = Vec::new();
-            if let Some(item) = fan_out::item(view.wf, step, instance.index, style) {
+            if let Some(item) = fan_out::item(view.wf, step, instances, instance.index, style) {
                 notes.push(format!("item: {item}"));
             }
             let attempt = fan_out::Attempt {
