@@ -15,6 +15,11 @@ pub enum StartError {
         "the JobTemplate CRD (jobtemplates.kwf.dev) is not installed: kubectl apply -f crd/jobtemplate.yaml"
     )]
     JobTemplateCrdNotInstalled,
+    /// The WorkflowTemplate CRD is missing from the cluster (a CRD of this release not applied).
+    #[error(
+        "the WorkflowTemplate CRD (workflowtemplates.kwf.dev) is not installed: kubectl apply -f crd/workflowtemplate.yaml"
+    )]
+    WorkflowTemplateCrdNotInstalled,
     /// The kubeconfig or in-cluster configuration could not be loaded.
     #[error(
         "cannot load the Kubernetes client configuration: {0}; pass --kubeconfig or set KUBECONFIG"
@@ -90,6 +95,20 @@ pub enum ReconcileError {
     /// Listing the nodes (for a step fanned out over nodes, as it starts) failed.
     #[error("listing the nodes for a step fanned out over nodes: {0}")]
     ListNodes(#[source] kube::Error),
+    /// Reading the WorkflowTemplate a run names failed.
+    #[error("reading WorkflowTemplate {name}: {source}")]
+    ReadTemplate {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// Writing a run's resolved template into its spec failed.
+    #[error("writing the template's spec into Workflow {name}: {source}")]
+    PatchWorkflow {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     /// A Workflow in the cache lacks a name, namespace or uid (never true of objects from the API server).
     #[error("Workflow without {0} in the cache")]
     MissingMetadata(&'static str),
@@ -111,6 +130,8 @@ impl ReconcileError {
             ReconcileError::PatchStatus { .. } => "patch_status",
             ReconcileError::ListPods { .. } => "list_pods",
             ReconcileError::ListNodes(_) => "list_nodes",
+            ReconcileError::ReadTemplate { .. } => "read_template",
+            ReconcileError::PatchWorkflow { .. } => "patch_workflow",
             ReconcileError::MissingMetadata(_) => "missing_metadata",
             ReconcileError::Serialize(_) => "serialize",
         }

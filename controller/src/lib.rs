@@ -21,6 +21,8 @@ pub mod reconcile;
 pub mod server;
 pub mod status_writes;
 pub mod telemetry;
+pub mod template_runs;
+pub mod templates;
 pub mod term;
 pub mod volume_watch;
 pub mod wiring;

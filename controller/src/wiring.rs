@@ -21,6 +21,7 @@ use crate::leader::{Leadership, LeaseSettings};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimitLayer;
 use crate::server::{self, Readiness};
+use crate::templates::TemplateReconciler;
 use crate::term::{self, Reconciler};
 use crate::volume_watch::{self, ClaimTriggers};
 use crate::workflows::{WorkflowReconciler, workflows_api};
@@ -100,15 +101,21 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         volumes,
         identity,
     ));
-    let reconcilers: Vec<Arc<dyn Reconciler>> = vec![Arc::new(WorkflowReconciler {
-        client,
-        namespace: config.namespace.clone(),
-        selector: config.selector.clone(),
-        concurrency: config.concurrency,
-        ctx,
-        triggers,
-        claim_triggers,
-    })];
+    let reconcilers: Vec<Arc<dyn Reconciler>> = vec![
+        Arc::new(TemplateReconciler {
+            client: client.clone(),
+            namespace: config.namespace.clone(),
+        }),
+        Arc::new(WorkflowReconciler {
+            client,
+            namespace: config.namespace.clone(),
+            selector: config.selector.clone(),
+            concurrency: config.concurrency,
+            ctx,
+            triggers,
+            claim_triggers,
+        }),
+    ];
     term::lead_terms(
         &reconcilers,
         leadership.subscribe(),
@@ -190,6 +197,19 @@ async fn check_api(client: &Client, config: &Config) -> Result<(), StartError> {
     {
         Ok(_) => Ok(()),
         Err(err) if has_status(&err, 404) => Err(StartError::JobTemplateCrdNotInstalled),
+        Err(err) => Err(StartError::Connect(err)),
+    }?;
+    let workflow_templates: kube::Api<kwf_api::WorkflowTemplate> = match config.namespace.as_deref()
+    {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    };
+    match workflow_templates
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if has_status(&err, 404) => Err(StartError::WorkflowTemplateCrdNotInstalled),
         Err(err) => Err(StartError::Connect(err)),
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use crate::context::Context;
 use crate::error::ReconcileError;
 use crate::job_watch::TriggerSlot;
-use crate::reconcile::{error_policy, reconcile};
+use crate::reconcile::error_policy;
 use crate::term::Reconciler;
 use crate::volume_watch::ClaimTriggers;
 
@@ -111,7 +111,7 @@ impl Reconciler for WorkflowReconciler {
                 .graceful_shutdown_on(async move {
                     let _ = graceful.wait_for(|stopped| *stopped).await;
                 })
-                .run(reconcile, error_policy, ctx)
+                .run(crate::template_runs::reconcile, error_policy, ctx)
                 .for_each(|result| {
                     if let Err(err) = result {
                         log_controller_error(&err);

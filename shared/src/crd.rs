@@ -1,4 +1,4 @@
-//! The CustomResourceDefinitions of kwf (Workflow, JobTemplate), generated from the types, and
+//! The CustomResourceDefinitions of kwf (Workflow, JobTemplate, WorkflowTemplate), generated from the types, and
 //! the file each is committed as under `crd/`.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -6,6 +6,7 @@ use kube::CustomResourceExt;
 
 use crate::job_template::JobTemplate;
 use crate::workflow::Workflow;
+use crate::workflow_template::WorkflowTemplate;
 
 /// The command that writes every file under `crd/`.
 pub const REGENERATE: &str = "cargo run -p kwf-api --bin crdgen -- crd";
@@ -15,6 +16,7 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
         ("workflow.yaml", Workflow::crd()),
         ("jobtemplate.yaml", JobTemplate::crd()),
+        ("workflowtemplate.yaml", WorkflowTemplate::crd()),
     ]
 }
 

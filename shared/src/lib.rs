@@ -3,6 +3,7 @@
 
 mod adjacency;
 pub mod crd;
+pub mod cron;
 pub mod dag;
 mod dependencies_exist;
 mod dependency_graph;
@@ -15,6 +16,7 @@ pub mod job;
 pub mod job_template;
 pub mod limits;
 pub mod names;
+pub mod params;
 pub mod parse;
 pub mod pod_defaults;
 pub mod retries;
@@ -23,6 +25,7 @@ mod volume_checks;
 mod volume_schema;
 pub mod volumes;
 pub mod workflow;
+pub mod workflow_template;
 
 pub use crd::crd_yaml;
 pub use dag::Dag;
@@ -35,3 +38,7 @@ pub use retries::RetryPolicy;
 pub use validate::{Problem, ProblemKind, ValidationErrors, validate, validate_with};
 pub use volumes::{VolumeClaimPolicy, VolumeClaimTemplate, claim_name};
 pub use workflow::*;
+pub use workflow_template::{
+    Instance, TemplateError, WorkflowTemplate, WorkflowTemplateRef, WorkflowTemplateSpec,
+    instantiate, validate_template,
+};

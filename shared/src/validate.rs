@@ -51,6 +51,8 @@ pub enum ProblemKind {
     InvalidItems,
     /// `parallelism` or `maxParallel` below 1, or `maxParallel` on a step without items.
     InvalidParallelism,
+    /// `params` without `workflowTemplateRef`: nothing would read them.
+    ParamsWithoutTemplate,
 }
 
 /// One problem of a spec: the step it concerns (if any), its kind, and what to do about it.
@@ -148,7 +150,14 @@ pub(crate) fn problems(
             ),
         ));
     }
-    if steps.is_empty() {
+    if !spec.params.is_empty() && spec.workflow_template_ref.is_none() {
+        problems.push(Problem::of_spec(
+            ProblemKind::ParamsWithoutTemplate,
+            "params are for a workflow run from a template: name it in spec.workflowTemplateRef, or remove params".to_owned(),
+        ));
+    }
+    // A run of a template gets its steps from the template when it starts.
+    if steps.is_empty() && spec.workflow_template_ref.is_none() {
         problems.push(Problem::of_spec(
             ProblemKind::NoSteps,
             "the workflow has no steps: add at least one entry to spec.containers".to_owned(),

@@ -21,7 +21,7 @@ const CLAIMS: &str = "[has(self.volumeClaimTemplates) ? self.volumeClaimTemplate
 /// True when every step's `volumeMounts[].name` is a declared volume or claim template.
 pub(crate) fn mounts_declared_rule() -> String {
     format!(
-        "{VOLUMES}.all(vs, {CLAIMS}.all(cs, self.containers.all(s, !has(s.volumeMounts) || \
+        "{VOLUMES}.all(vs, {CLAIMS}.all(cs, !has(self.containers) || self.containers.all(s, !has(s.volumeMounts) || \
          s.volumeMounts.all(m, (m.name in vs && vs[m.name]) || (m.name in cs && cs[m.name])))))"
     )
 }

@@ -1,6 +1,8 @@
 //! The Workflow resource (`kwf.dev/v1alpha1`). The spec is the kopf seed's schema field
 //! for field, so its manifests apply unchanged; everything added is optional.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Volume, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -13,6 +15,7 @@ use crate::job_template::JobTemplateRef;
 use crate::pod_defaults::PodDefaults;
 use crate::retries::{FailedAttempt, RetryPolicy};
 use crate::volumes::{MAX_VOLUMES, VolumeClaimPolicy, VolumeClaimTemplate};
+use crate::workflow_template::WorkflowTemplateRef;
 
 /// API group of every kwf resource and the prefix of its labels and annotations.
 pub const GROUP: &str = "kwf.dev";
@@ -76,6 +79,12 @@ pub const CONDITION_SUSPENDED: &str = "Suspended";
         .reason(kube::core::Reason::FieldValueInvalid),
     validation = kube::core::Rule::new(crate::volume_schema::NAMES_UNIQUE_RULE)
         .message(crate::volume_schema::NAMES_UNIQUE_MESSAGE)
+        .reason(kube::core::Reason::FieldValueInvalid),
+    validation = kube::core::Rule::new("has(self.containers) || has(self.workflowTemplateRef)")
+        .message("the workflow has no steps: add at least one entry to spec.containers, or name a template in spec.workflowTemplateRef")
+        .reason(kube::core::Reason::FieldValueRequired),
+    validation = kube::core::Rule::new("!has(self.params) || has(self.workflowTemplateRef)")
+        .message("params are for a workflow run from a template: name it in spec.workflowTemplateRef, or remove params")
         .reason(kube::core::Reason::FieldValueInvalid)
 )]
 pub struct WorkflowSpec {
@@ -86,7 +95,9 @@ pub struct WorkflowSpec {
         .message("maxStepTimeout must be -1 (no limit) or a positive number of seconds")
         .reason(kube::core::Reason::FieldValueInvalid))]
     pub max_step_timeout: i64,
-    /// The steps, one Job each; `stepName` is unique.
+    /// The steps, one Job each; `stepName` is unique. Required, except in a Workflow that
+    /// names a template (`workflowTemplateRef`), whose steps the controller copies from it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(min = 1, max = crate::limits::MAX_STEPS), transform = crate::dependencies_exist::dependencies_exist)]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["stepName".into()]))]
     pub containers: Vec<Step>,
@@ -120,6 +131,17 @@ pub struct WorkflowSpec {
         .message("parallelism must be 1 or more")
         .reason(kube::core::Reason::FieldValueInvalid))]
     pub parallelism: Option<i32>,
+    /// Run a WorkflowTemplate of this namespace: without `containers`, the controller copies
+    /// the template's spec, with `params` substituted, into this spec once, when the run
+    /// starts, so later edits of the template never change it. With `containers` (as
+    /// `kubectl workflow submit` and schedules create runs) it only records the template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_template_ref: Option<WorkflowTemplateRef>,
+    /// Values of the template's parameters (`{{params.NAME}}`); after the run started, the
+    /// value of every parameter it ran with.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = crate::params::MAX_PARAMS))]
+    pub params: BTreeMap<String, String>,
 }
 
 impl Default for WorkflowSpec {
@@ -134,6 +156,8 @@ impl Default for WorkflowSpec {
             volume_claim_policy: None,
             retries: None,
             parallelism: None,
+            workflow_template_ref: None,
+            params: BTreeMap::new(),
         }
     }
 }

@@ -71,3 +71,46 @@ fn crd_has_the_names_columns_and_subresource_of_the_issue() {
         ]
     );
 }
+
+#[test]
+fn the_workflow_template_crd_has_its_short_name_columns_and_status() {
+    let crd = kwf_api::WorkflowTemplate::crd();
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some("workflowtemplates.kwf.dev")
+    );
+    assert_eq!(crd.spec.names.short_names, Some(vec!["kwft".to_owned()]));
+    assert_eq!(crd.spec.scope, "Namespaced");
+    let version = &crd.spec.versions[0];
+    assert!(
+        version
+            .subresources
+            .as_ref()
+            .and_then(|s| s.status.as_ref())
+            .is_some()
+    );
+    let columns: Vec<&str> = version
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(columns, ["Schedule", "Last Run", "Next", "Age", "Message"]);
+}
+
+#[test]
+fn a_workflow_needs_steps_unless_it_names_a_template() {
+    let schema = serde_json::to_value(Workflow::crd()).expect("the CRD serializes");
+    let spec = &schema["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let rules: Vec<&str> = spec["x-kubernetes-validations"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["rule"].as_str())
+        .collect();
+    assert!(rules.contains(&"has(self.containers) || has(self.workflowTemplateRef)"));
+    assert!(
+        spec.get("required").is_none(),
+        "containers is optional in the schema"
+    );
+}

@@ -59,6 +59,11 @@ pub fn decide(wf: &Workflow, observed: &Observed<'_>, now: jiff::Timestamp) -> D
             for unit_jobs in jobs_by_unit.values_mut() {
                 unit_jobs.sort_by_key(|job| job.attempt);
             }
+            let fanned_out_jobs: HashSet<(&str, u32)> = jobs_by_unit
+                .keys()
+                .filter(|(_, _, instance)| instance.is_some())
+                .map(|&(step, run, _)| (step, run))
+                .collect();
             let mut volume_claims = Claims::new(wf, wf_name, generation, observed.claims);
             let inputs = steps::StepInputs {
                 wf,
@@ -70,6 +75,7 @@ pub fn decide(wf: &Workflow, observed: &Observed<'_>, now: jiff::Timestamp) -> D
                 stamp,
                 jobs: &jobs_by_name,
                 jobs_by_unit: &jobs_by_unit,
+                fanned_out_jobs: &fanned_out_jobs,
                 job_templates: observed.job_templates,
                 mounts: &claims::mounts_by_step(wf, observed.job_templates),
                 control: &control,

@@ -44,8 +44,10 @@ pub mod observed;
 mod relabel;
 mod reset;
 mod run_control;
+pub mod schedule;
 mod status;
 mod steps;
+pub mod template_run;
 mod timeouts;
 
 #[cfg(test)]

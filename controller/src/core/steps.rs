@@ -11,7 +11,7 @@
 //! failed). `spec.parallelism` bounds the Jobs of the workflow at work and a step's
 //! `maxParallel` those of its instances; work waiting to retry holds no place.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -46,6 +46,9 @@ pub(super) struct StepInputs<'a> {
     pub jobs: &'a HashMap<&'a str, &'a ObservedJob>,
     /// Jobs of this generation by step, run and instance: what a unit may adopt.
     pub jobs_by_unit: &'a JobsByUnit<'a>,
+    /// The (step, run) pairs with instance Jobs in `jobs_by_unit`: a fan-out a lost status
+    /// write left Pending is found without a scan per step.
+    pub fanned_out_jobs: &'a HashSet<(&'a str, u32)>,
     /// The JobTemplates the steps refer to that exist, by name.
     pub job_templates: &'a BTreeMap<String, JobTemplateSpec>,
     /// The workflow volumes and claims each step's containers mount, by step name.
@@ -209,9 +212,7 @@ fn update_step(inputs: &StepInputs, book: &mut Book, k: usize, plan: &mut Plan) 
     match book.phase(k) {
         StepPhase::Pending if fans_out => {
             // Instances' Jobs of this run while the status says Pending: a lost status write.
-            let any = inputs.jobs_by_unit.keys().any(|&(step, run, instance)| {
-                step == name && run == inputs.run && instance.is_some()
-            });
+            let any = inputs.fanned_out_jobs.contains(&(name, inputs.run));
             if any && let Ok((total, nodes)) = inputs.instances_of(k) {
                 let entry = book.entry(k, name);
                 open_fan_out(entry, total, nodes, inputs.run, inputs.stamp);

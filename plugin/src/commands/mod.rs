@@ -14,6 +14,7 @@ mod relabel;
 mod restart;
 mod resume;
 mod stop;
+mod submit;
 mod suspend;
 mod validate;
 mod wait;
@@ -39,6 +40,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         // Their offline checks come before the kubeconfig is read.
         Command::Create(args) => block_on(create::execute(&args, &connection, terminal)),
         Command::Relabel(args) => block_on(relabel::execute(&args, &connection, terminal)),
+        Command::Submit(args) => block_on(submit::execute(&args, &connection, terminal)),
         online => block_on(async move {
             let session = Session::connect(&connection, terminal).await?;
             match online {
@@ -53,6 +55,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 Command::Wait(args) => wait::execute(&args, &session).await,
                 Command::Delete(args) => delete::execute(&args, &session).await,
                 Command::Create(_)
+                | Command::Submit(_)
                 | Command::Relabel(_)
                 | Command::Validate(_)
                 | Command::Completion(_)

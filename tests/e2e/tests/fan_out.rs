@@ -251,22 +251,24 @@ async fn the_oaat_group_runs_one_item_at_a_time_and_retries_the_failing_one_afte
         .wait_phase("testsimple-oaat", WorkflowPhase::Completed, WITHIN)
         .await;
 
-    let log = log.lock().unwrap_or_else(|p| p.into_inner());
-    assert_eq!(log.most_at_work.get("oaattest"), Some(&1), "one at a time");
-    let order: Vec<&str> = log
-        .events
-        .iter()
-        .filter(|(what, _)| *what == "seen")
-        .map(|(_, name)| name.as_str())
-        .collect();
-    assert_eq!(
-        order,
-        vec![
-            "testsimple-oaat-oaattest-1-i0",
-            "testsimple-oaat-oaattest-1-i1",
-            "testsimple-oaat-oaattest-1-i1-a1"
-        ]
-    );
+    {
+        let log = log.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(log.most_at_work.get("oaattest"), Some(&1), "one at a time");
+        let order: Vec<&str> = log
+            .events
+            .iter()
+            .filter(|(what, _)| *what == "seen")
+            .map(|(_, name)| name.as_str())
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                "testsimple-oaat-oaattest-1-i0",
+                "testsimple-oaat-oaattest-1-i1",
+                "testsimple-oaat-oaattest-1-i1-a1"
+            ]
+        );
+    }
     let jobs = scene.jobs_of("testsimple-oaat").await;
     let of = |name: &str| {
         jobs.iter()
