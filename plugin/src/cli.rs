@@ -212,6 +212,11 @@ pub struct GraphArgs {
     #[arg(short = 'o', long, value_enum, default_value_t = GraphOutput::Tree)]
     pub output: GraphOutput,
 
+    /// Under each fanned-out step, a line per instance that has not succeeded (its item,
+    /// attempt and Job), then one for the rest; without it, a fan-out is one line of counts.
+    #[arg(long)]
+    pub instances: bool,
+
     #[command(flatten)]
     pub follow: FollowFlags,
 }
@@ -379,6 +384,14 @@ pub struct LogsArgs {
     /// Only the failed steps' logs, in dependency order.
     #[arg(long, conflicts_with_all = ["step", "follow"])]
     pub failed: bool,
+
+    /// The instance of a fanned-out step, by its item's index from 0 (`build[3]` in graph).
+    #[arg(long, value_name = "N", requires = "step")]
+    pub instance: Option<u32>,
+
+    /// The attempt of a step with retries, from 1 (`attempt 2/4` in graph); default: the latest.
+    #[arg(long, value_name = "N", requires = "step")]
+    pub attempt: Option<u32>,
 }
 
 #[derive(Args, Debug)]

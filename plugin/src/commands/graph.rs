@@ -10,10 +10,11 @@ use super::logs;
 pub async fn execute(args: &GraphArgs, session: &Session) -> anyhow::Result<()> {
     let name = &args.workflow.name;
     let namespace = session.namespace();
-    let format = format(args.output);
+    let format = format(args.output, args.instances);
     if args.follow.watch {
         let outcome = follow(session, namespace, name, &|_| true, format).await?;
-        if format == GraphFormat::Tree && matches!(outcome, Outcome::Failed { .. }) {
+        let tree = matches!(format, GraphFormat::Tree | GraphFormat::TreeWithInstances);
+        if tree && matches!(outcome, Outcome::Failed { .. }) {
             // The failure at hand: the failed steps' last lines under the final frame.
             let wf = session.get_workflow(namespace, name).await?;
             let tails = logs::failed_tails(session, &wf, render::TAIL_LINES).await;
@@ -31,8 +32,9 @@ pub async fn execute(args: &GraphArgs, session: &Session) -> anyhow::Result<()> 
         .print_block(&render::graph(&wf, format, style, jiff::Timestamp::now()))
 }
 
-fn format(output: GraphOutput) -> GraphFormat {
+fn format(output: GraphOutput, instances: bool) -> GraphFormat {
     match output {
+        GraphOutput::Tree if instances => GraphFormat::TreeWithInstances,
         GraphOutput::Tree => GraphFormat::Tree,
         GraphOutput::Json => GraphFormat::Json,
         GraphOutput::Yaml => GraphFormat::Yaml,

@@ -10,7 +10,7 @@ use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{ListParams, LogParams};
-use kwf_api::{Dag, LABEL_STEP, LABEL_WORKFLOW, StepPhase, Workflow, WorkflowPhase, label_value};
+use kwf_api::{Dag, LABEL_WORKFLOW, StepPhase, Workflow, WorkflowPhase, label_value};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -19,8 +19,8 @@ use crate::errors::Op;
 use crate::render::{LogPrefixes, LogTail};
 use crate::session::Session;
 
-/// The label the Job controller puts on its pods (and the legacy one before it).
-const JOB_NAME_LABELS: [&str; 2] = ["batch.kubernetes.io/job-name", "job-name"];
+use super::log_units::{self, Selection, Unit};
+
 /// How often `-f` looks for newly started steps.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -29,6 +29,10 @@ pub async fn execute(args: &LogsArgs, session: &Session) -> anyhow::Result<()> {
     let wf = session.get_workflow(session.namespace(), name).await?;
     let dag = Dag::build(&wf.spec)
         .map_err(|e| anyhow!("workflow \"{name}\" is invalid, so no step ran: {e}"))?;
+    let selection = Selection {
+        instance: args.instance,
+        attempt: args.attempt,
+    };
     let steps: Vec<String> = match &args.step {
         Some(step) if dag.index_of(step).is_none() => {
             let names: Vec<&str> = (0..dag.len()).map(|i| dag.name(i)).collect();
@@ -38,14 +42,24 @@ pub async fn execute(args: &LogsArgs, session: &Session) -> anyhow::Result<()> {
             );
         }
         Some(step) => vec![step.clone()],
-        None if args.failed => failed_steps(&wf, &dag),
+        None if args.failed => log_units::failed_steps(&wf, &dag),
         None => dag
             .topological_order()
             .iter()
             .map(|&i| dag.name(i).to_string())
             .collect(),
     };
-    if args.failed && steps.is_empty() {
+    let resolve = |wf: &Workflow| -> anyhow::Result<Vec<Unit>> {
+        match &args.step {
+            Some(step) => Ok(vec![
+                log_units::named(wf, step, selection).map_err(|e| anyhow!(e))?,
+            ]),
+            None => Ok(log_units::all(wf, &steps, args.failed)),
+        }
+    };
+    // Checked before any pod is listed: a fan-out without --instance, a missing attempt.
+    let units = resolve(&wf)?;
+    if args.failed && units.is_empty() {
         session
             .terminal
             .note(&format!("workflow \"{name}\" has no failed step"));
@@ -56,28 +70,41 @@ pub async fn execute(args: &LogsArgs, session: &Session) -> anyhow::Result<()> {
         name,
         single: args.step.is_some(),
         prefixes: LogPrefixes::new(
-            steps.iter().map(String::as_str),
+            widest_labels(&wf, &steps).iter().map(String::as_str),
             session.terminal.stdout_style(),
         ),
         pods: session.api(Some(session.namespace())),
     };
     if args.follow {
-        logs.follow(&steps).await
+        logs.follow(&resolve).await
     } else {
-        logs.print(&wf, &steps).await
+        logs.print(&wf, &units).await
     }
 }
 
-/// The failed steps of `wf`, in dependency order.
-fn failed_steps(wf: &Workflow, dag: &Dag) -> Vec<String> {
-    let Some(status) = wf.status.as_ref() else {
-        return Vec::new();
-    };
-    dag.topological_order()
+/// The names a log line of `steps` may start with, a fanned-out step's widest instance among
+/// them (`build[49]`), so prefixes keep one width while instances start (a fan-out over nodes
+/// not started yet may widen it later).
+fn widest_labels(wf: &Workflow, steps: &[String]) -> Vec<String> {
+    steps
         .iter()
-        .map(|&i| dag.name(i))
-        .filter(|step| status.step_phase(step) == StepPhase::Failed)
-        .map(str::to_owned)
+        .map(|step| {
+            let spec = wf.spec.containers.iter().find(|s| &s.step_name == step);
+            // Over nodes, the number is known once the step started (its status lists them).
+            let started = wf
+                .status
+                .as_ref()
+                .and_then(|s| s.step(step))
+                .and_then(|s| s.instances.as_ref())
+                .map(|i| usize::try_from(i.total).unwrap_or(usize::MAX));
+            let items = started
+                .or_else(|| spec.and_then(|s| s.with_items.as_ref()).map(Vec::len))
+                .unwrap_or(0);
+            match items {
+                0 => step.clone(),
+                n => format!("{step}[{}]", n - 1),
+            }
+        })
         .collect()
 }
 
@@ -88,8 +115,8 @@ pub(crate) async fn failed_tails(session: &Session, wf: &Workflow, lines: i64) -
     let Ok(dag) = Dag::build(&wf.spec) else {
         return Vec::new();
     };
-    let steps = failed_steps(wf, &dag);
-    if steps.is_empty() {
+    let units = log_units::all(wf, &log_units::failed_steps(wf, &dag), true);
+    if units.is_empty() {
         return Vec::new();
     }
     let name = wf.metadata.name.as_deref().unwrap_or_default();
@@ -103,10 +130,10 @@ pub(crate) async fn failed_tails(session: &Session, wf: &Workflow, lines: i64) -
         Ok(pods) => pods,
         Err(err) => {
             let why = format!("{err:#}");
-            return steps
+            return units
                 .into_iter()
-                .map(|step| LogTail {
-                    step,
+                .map(|unit| LogTail {
+                    step: unit.label,
                     pod: None,
                     text: Err(why.clone()),
                 })
@@ -114,11 +141,11 @@ pub(crate) async fn failed_tails(session: &Session, wf: &Workflow, lines: i64) -
         }
     };
     let api: Api<Pod> = session.api(Some(namespace));
-    let mut tails = Vec::with_capacity(steps.len());
-    for step in steps {
-        let Some(pod) = pod_for_step(&pods, wf, &step).filter(|pod| logs_available(pod)) else {
+    let mut tails = Vec::with_capacity(units.len());
+    for unit in units {
+        let Some(pod) = log_units::pod_for(&pods, &unit).filter(|pod| logs_available(pod)) else {
             tails.push(LogTail {
-                step,
+                step: unit.label,
                 pod: None,
                 text: Err("no pod with a log is left (deleted, or it never started)".to_owned()),
             });
@@ -126,7 +153,7 @@ pub(crate) async fn failed_tails(session: &Session, wf: &Workflow, lines: i64) -
         };
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
         let params = LogParams {
-            container: container_for(pod, &step),
+            container: container_for(pod, &unit.step),
             tail_lines: Some(lines),
             ..Default::default()
         };
@@ -136,7 +163,7 @@ pub(crate) async fn failed_tails(session: &Session, wf: &Workflow, lines: i64) -
             .await
             .map_err(|err| format!("{err:#}"));
         tails.push(LogTail {
-            step,
+            step: unit.label,
             pod: Some(pod_name),
             text,
         });
@@ -157,36 +184,38 @@ struct StepLogs<'a> {
 
 impl StepLogs<'_> {
     /// Everything logged so far, step after step.
-    async fn print(&self, wf: &Workflow, steps: &[String]) -> anyhow::Result<()> {
+    async fn print(&self, wf: &Workflow, units: &[Unit]) -> anyhow::Result<()> {
         let pods = self.list_pods().await?;
-        for step in steps {
-            let Some(pod) = pod_for_step(&pods, wf, step).filter(|pod| logs_available(pod)) else {
+        for unit in units {
+            let Some(pod) = log_units::pod_for(&pods, unit).filter(|pod| logs_available(pod))
+            else {
                 if self.single {
-                    let hint = if step_ended(wf, step) {
+                    let hint = if log_units::ended(wf, unit, |s| step_ended(wf, s)) {
                         ""
                     } else {
                         "; use -f to wait for its output"
                     };
-                    bail!("{}{hint}", not_run(wf, step, self.name));
+                    bail!("{}{hint}", not_run(wf, unit, self.name));
                 }
-                if wf.status.as_ref().map(|s| s.step_phase(step)) == Some(StepPhase::Failed) {
+                if unit_failed(wf, unit) {
                     // Its log is what was asked for (`--failed`, or the failure among all).
                     self.session.terminal.note(&format!(
-                        "warning: step \"{step}\" failed but no pod of its Job with a log is left"
+                        "warning: {} failed but no pod of its Job with a log is left",
+                        what(unit)
                     ));
                 }
                 continue;
             };
-            self.print_whole(pod, step).await?;
+            self.print_whole(pod, unit).await?;
         }
         Ok(())
     }
 
-    /// The log of `step`'s pod so far, prefixed; returns the pod's name.
-    async fn print_whole(&self, pod: &Pod, step: &str) -> anyhow::Result<String> {
+    /// The log of `unit`'s pod so far, prefixed; returns the pod's name.
+    async fn print_whole(&self, pod: &Pod, unit: &Unit) -> anyhow::Result<String> {
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
         let params = LogParams {
-            container: container_for(pod, step),
+            container: container_for(pod, &unit.step),
             ..Default::default()
         };
         let op = Op::new("get", "pods/log", Some(self.session.namespace())).named(&pod_name);
@@ -196,12 +225,16 @@ impl StepLogs<'_> {
             .await?;
         self.session
             .terminal
-            .print(&self.prefixes.prefixed(step, &text))?;
+            .print(&self.prefixes.prefixed(&unit.label, &text))?;
         Ok(pod_name)
     }
 
-    /// Streams every step's output as its pod starts, until nothing more can come.
-    async fn follow(&self, steps: &[String]) -> anyhow::Result<()> {
+    /// Streams every step's output as its pod starts, until nothing more can come; the
+    /// units are resolved again at each look, as instances and attempts start.
+    async fn follow(
+        &self,
+        resolve: &dyn Fn(&Workflow) -> anyhow::Result<Vec<Unit>>,
+    ) -> anyhow::Result<()> {
         let terminal = self.session.terminal;
         let (lines, mut received) = mpsc::unbounded_channel::<String>();
         let mut streams = JoinSet::new();
@@ -212,31 +245,33 @@ impl StepLogs<'_> {
                 .session
                 .get_workflow(self.session.namespace(), self.name)
                 .await?;
+            let units = resolve(&wf)?;
             let pods = self.list_pods().await?;
             if std::mem::take(&mut first_look) {
                 // Steps that had finished before we looked print whole, in dependency order;
                 // only what still runs (or starts later) interleaves.
-                for step in steps.iter().filter(|s| finished(&wf, s)) {
+                let done = |unit: &&Unit| log_units::ended(&wf, unit, |s| finished(&wf, s));
+                for unit in units.iter().filter(done) {
                     if let Some(pod) =
-                        pod_for_step(&pods, &wf, step).filter(|pod| logs_available(pod))
+                        log_units::pod_for(&pods, unit).filter(|pod| logs_available(pod))
                     {
-                        streamed.insert(self.print_whole(pod, step).await?);
+                        streamed.insert(self.print_whole(pod, unit).await?);
                     }
                 }
             }
-            for step in steps {
-                let Some(pod) = pod_for_step(&pods, &wf, step).filter(|pod| logs_available(pod))
+            for unit in &units {
+                let Some(pod) = log_units::pod_for(&pods, unit).filter(|pod| logs_available(pod))
                 else {
                     continue;
                 };
                 let pod_name = pod.metadata.name.clone().unwrap_or_default();
                 if streamed.insert(pod_name.clone()) {
                     let params = LogParams {
-                        container: container_for(pod, step),
+                        container: container_for(pod, &unit.step),
                         follow: true,
                         ..Default::default()
                     };
-                    let prefix = self.prefixes.prefix(step);
+                    let prefix = self.prefixes.prefix(&unit.label);
                     streams.spawn(stream(
                         self.pods.clone(),
                         pod_name,
@@ -246,12 +281,12 @@ impl StepLogs<'_> {
                     ));
                 }
             }
-            let ended = match (self.single, steps) {
-                (true, [step]) => step_ended(&wf, step),
+            let ended = match (self.single, units.as_slice()) {
+                (true, [unit]) => log_units::ended(&wf, unit, |s| step_ended(&wf, s)),
                 _ => workflow_ended(&wf),
             };
-            if ended && self.single && streamed.is_empty() {
-                bail!("{}", not_run(&wf, &steps[0], self.name));
+            if let (true, true, [unit]) = (ended && self.single, streamed.is_empty(), &units[..]) {
+                bail!("{}", not_run(&wf, unit, self.name));
             }
             // Print what arrives until the next look, or until the last stream closed.
             let deadline = tokio::time::sleep(POLL);
@@ -309,19 +344,6 @@ async fn stream(
         }
     }
     Ok(())
-}
-
-/// The pod of the step's current Job (the newest, should the Job have made several).
-fn pod_for_step<'p>(pods: &'p [Pod], wf: &Workflow, step: &str) -> Option<&'p Pod> {
-    let job = wf.status.as_ref()?.step(step)?.job_name.as_deref()?;
-    pods.iter()
-        .filter(|pod| {
-            let labels = pod.metadata.labels.as_ref();
-            let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
-            label(LABEL_STEP) == Some(step)
-                && JOB_NAME_LABELS.iter().any(|key| label(key) == Some(job))
-        })
-        .max_by_key(|pod| pod.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
 /// The container to read: the only one, else the step's (`step` or the step's name), else the first.
@@ -390,20 +412,61 @@ fn step_ended(wf: &Workflow, step: &str) -> bool {
     }
 }
 
-/// Why a step has no output to show.
-fn not_run(wf: &Workflow, step: &str, name: &str) -> String {
+/// `step "build"`, `instance 3 of step "build"`, with `attempt 2 of ` before when one was asked for.
+fn what(unit: &Unit) -> String {
+    let attempt = unit
+        .attempt
+        .map(|a| format!("attempt {} of ", a + 1))
+        .unwrap_or_default();
+    match unit.instance {
+        Some(i) => format!("{attempt}instance {i} of step \"{}\"", unit.step),
+        None => format!("{attempt}step \"{}\"", unit.step),
+    }
+}
+
+/// Whether the unit failed for good: the step, or the listed instance.
+fn unit_failed(wf: &Workflow, unit: &Unit) -> bool {
+    let Some(status) = wf.status.as_ref().and_then(|s| s.step(&unit.step)) else {
+        return false;
+    };
+    match (unit.instance, &status.instances) {
+        (Some(i), Some(instances)) => instances
+            .active
+            .iter()
+            .any(|x| x.index == i && x.phase == StepPhase::Failed),
+        _ => status.phase == StepPhase::Failed,
+    }
+}
+
+/// Why a step (or an instance, or an attempt) has no output to show.
+fn not_run(wf: &Workflow, unit: &Unit, name: &str) -> String {
+    let step = unit.step.as_str();
     let status = wf.status.as_ref().and_then(|s| s.step(step));
     let phase = status.map(|s| s.phase).unwrap_or_default();
     let why = status
         .and_then(|s| s.message.as_deref())
         .map(|m| format!(": {m}"))
         .unwrap_or_default();
+    if let Some(i) = unit.instance {
+        return if unit.jobs.is_empty() {
+            format!(
+                "instance {i} of step \"{step}\" of workflow \"{name}\" has not started (the step is {phase:?})"
+            )
+        } else {
+            format!(
+                "{} of workflow \"{name}\" has no pod with output (deleted, or not started yet)",
+                what(unit)
+            )
+        };
+    }
     match phase {
-        StepPhase::Pending | StepPhase::Skipped | StepPhase::Stopped
-            if status.and_then(|s| s.job_name.as_deref()).is_none() =>
-        {
+        StepPhase::Pending | StepPhase::Skipped | StepPhase::Stopped if unit.jobs.is_empty() => {
             format!("step \"{step}\" of workflow \"{name}\" has not run (it is {phase:?}{why})")
         }
+        _ if unit.attempt.is_some() => format!(
+            "{} of workflow \"{name}\" has no pod with output (deleted, or not started yet)",
+            what(unit)
+        ),
         _ => format!(
             "step \"{step}\" of workflow \"{name}\" has no pod with output yet (it is {phase:?})"
         ),
@@ -419,10 +482,10 @@ mod tests {
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use kwf_api::fixtures::workflow;
-    use kwf_api::{StepStatus, WorkflowStatus};
+    use kwf_api::{LABEL_STEP, StepStatus, WorkflowStatus};
 
     fn wf(phase: Option<WorkflowPhase>, steps: &[(&str, StepPhase, Option<&str>)]) -> Workflow {
-        let mut wf = workflow("wf", &[]);
+        let mut wf = workflow("wf", &[("a", &[]), ("b", &[]), ("c", &[])]);
         wf.status = Some(WorkflowStatus {
             phase,
             steps: steps
@@ -465,13 +528,14 @@ mod tests {
             Some(WorkflowPhase::Started),
             &[("a", StepPhase::Running, Some("wf-a-1-r1"))],
         );
-        assert_eq!(
-            pod_for_step(&pods, &w, "a").and_then(|p| p.metadata.name.as_deref()),
-            Some("cur2")
-        );
-        assert!(pod_for_step(&pods, &w, "b").is_none());
+        let pod_for_step = |w: &Workflow, step: &str| {
+            let unit = log_units::named(w, step, Selection::default()).unwrap();
+            log_units::pod_for(&pods, &unit).and_then(|p| p.metadata.name.clone())
+        };
+        assert_eq!(pod_for_step(&w, "a").as_deref(), Some("cur2"));
+        assert!(pod_for_step(&w, "b").is_none());
         let pending = wf(Some(WorkflowPhase::Started), &[]);
-        assert!(pod_for_step(&pods, &pending, "a").is_none());
+        assert!(pod_for_step(&pending, "a").is_none());
     }
 
     #[test]
@@ -566,13 +630,36 @@ mod tests {
             Some(WorkflowPhase::Failed),
             &[("b", StepPhase::Skipped, None)],
         );
+        let unit = |step| log_units::named(&w, step, Selection::default()).unwrap();
         assert_eq!(
-            not_run(&w, "b", "wf"),
+            not_run(&w, &unit("b"), "wf"),
             "step \"b\" of workflow \"wf\" has not run (it is Skipped: \"a\" failed)"
         );
         assert_eq!(
-            not_run(&w, "c", "wf"),
+            not_run(&w, &unit("c"), "wf"),
             "step \"c\" of workflow \"wf\" has not run (it is Pending)"
+        );
+    }
+
+    #[test]
+    fn not_run_names_the_instance_or_the_attempt() {
+        let w = crate::render::fixtures::retries_and_fan_out();
+        let unit = |step, instance, attempt| {
+            log_units::named(&w, step, Selection { instance, attempt }).unwrap()
+        };
+        assert_eq!(
+            not_run(&w, &unit("build", Some(48), None), "matrix"),
+            "instance 48 of step \"build\" of workflow \"matrix\" has not started (the step is Running)"
+        );
+        assert_eq!(
+            not_run(&w, &unit("build", Some(7), Some(2)), "matrix"),
+            "attempt 2 of instance 7 of step \"build\" of workflow \"matrix\" has no pod with output \
+             (deleted, or not started yet)"
+        );
+        assert_eq!(
+            not_run(&w, &unit("prepare", None, Some(1)), "matrix"),
+            "attempt 1 of step \"prepare\" of workflow \"matrix\" has no pod with output \
+             (deleted, or not started yet)"
         );
     }
 }

@@ -8,6 +8,7 @@ mod delete;
 mod describe;
 mod graph;
 mod list;
+mod log_units;
 mod logs;
 mod relabel;
 mod restart;

@@ -5,10 +5,11 @@
 use jiff::Timestamp;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kwf_api::{Dag, Workflow};
+use kwf_api::{Dag, StepPhase, Workflow};
 use owo_colors::Style as Ansi;
 
 use super::failed_logs::{self, LogTail};
+use super::fan_out;
 use super::fields::{self, Field};
 use super::table::Table;
 use super::text::{NONE, Painter, clean, step_look};
@@ -30,6 +31,8 @@ pub(crate) fn render(
     let mut out = overview(&view, painter);
     out.push_str("Steps:\n");
     out.push_str(&steps(&view, painter));
+    out.push_str(&failed_attempts(&view));
+    out.push_str(&instances(&view, style, painter));
     out.push_str(&failed_logs::render(tails, style));
     out.push_str(&conditions(&view));
     out.push_str(&events_section(events, painter, now));
@@ -80,10 +83,7 @@ fn overview(view: &WorkflowView<'_>, painter: Painter) -> String {
 
 /// One row per step, in dependency order (spec order when the spec is invalid).
 fn steps(view: &WorkflowView<'_>, painter: Painter) -> String {
-    let order: Vec<usize> = match Dag::build(&view.wf.spec) {
-        Ok(dag) => dag.topological_order().to_vec(),
-        Err(_) => (0..view.len()).collect(),
-    };
+    let order = step_order(view);
     if order.is_empty() {
         return "  <none>\n".into();
     }
@@ -126,6 +126,145 @@ fn steps(view: &WorkflowView<'_>, painter: Painter) -> String {
         ]);
     }
     table.render("  ")
+}
+
+/// The steps in dependency order (spec order when the spec is invalid).
+fn step_order(view: &WorkflowView<'_>) -> Vec<usize> {
+    match Dag::build(&view.wf.spec) {
+        Ok(dag) => dag.topological_order().to_vec(),
+        Err(_) => (0..view.len()).collect(),
+    }
+}
+
+/// Every failed attempt that was retried, of steps and of listed instances, in dependency
+/// order: which Job, how it ended and when. No section when nothing was retried.
+fn failed_attempts(view: &WorkflowView<'_>) -> String {
+    let mut table = Table::new();
+    table.row(
+        [
+            "STEP", "ATTEMPT", "JOB", "EXIT", "REASON", "STARTED", "DURATION",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    let mut rows = 0;
+    for step in step_order(view) {
+        let Some(status) = view.step_status(step) else {
+            continue;
+        };
+        let max = fan_out::max_attempts(fan_out::policy(view.wf, step));
+        let name = clean(view.step_name(step));
+        let mut units = vec![(name.to_string(), &status.retries)];
+        if let Some(instances) = &status.instances {
+            units.extend(
+                instances
+                    .active
+                    .iter()
+                    .map(|i| (format!("{name}[{}]", i.index), &i.retries)),
+            );
+        }
+        for (unit, retries) in units {
+            // The policy may have shrunk since: never `4/3`.
+            let of = max.max(retries.len() + 1);
+            for (n, attempt) in retries.iter().enumerate() {
+                rows += 1;
+                let seconds = time::elapsed(
+                    attempt.started_at.as_ref(),
+                    attempt.finished_at.as_ref(),
+                    false,
+                    view.now,
+                );
+                table.row(vec![
+                    unit.clone(),
+                    format!("{}/{of}", n + 1),
+                    clean(&attempt.job_name).into_owned(),
+                    attempt
+                        .exit_code
+                        .map_or_else(|| NONE.to_owned(), |c| c.to_string()),
+                    clean(&attempt.reason).into_owned(),
+                    attempt
+                        .started_at
+                        .as_ref()
+                        .map_or_else(|| NONE.to_owned(), time::timestamp),
+                    seconds.map_or_else(|| NONE.to_owned(), time::compact),
+                ]);
+            }
+        }
+    }
+    if rows == 0 {
+        return String::new();
+    }
+    format!("Failed Attempts:\n{}", table.render("  "))
+}
+
+/// Each fanned-out step: its counts, then its listed instances (those that have not
+/// succeeded) with their items. No section when no step fans out.
+fn instances(view: &WorkflowView<'_>, style: Style, painter: Painter) -> String {
+    let mut out = String::new();
+    for step in step_order(view) {
+        let Some(counts) = view.instance_counts(step) else {
+            continue;
+        };
+        let name = clean(view.step_name(step));
+        out.push_str(&format!(
+            "  {name}:  {} in all: {}\n",
+            counts.total,
+            counts.words()
+        ));
+        let Some(status) = view.step_status(step).and_then(|s| s.instances.as_ref()) else {
+            continue;
+        };
+        let listed = status.active.as_slice();
+        if listed.is_empty() {
+            continue;
+        }
+        let max = fan_out::max_attempts(fan_out::policy(view.wf, step));
+        let mut table = Table::new();
+        table.row(
+            [
+                "INSTANCE", "ITEM", "PHASE", "ATTEMPT", "JOB", "STARTED", "DURATION", "EXIT",
+                "MESSAGE",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        for instance in listed {
+            let look = step_look(instance.phase);
+            let attempt = instance.retries.len() + 1;
+            let seconds = time::elapsed(
+                instance.started_at.as_ref(),
+                instance.finished_at.as_ref(),
+                instance.phase == StepPhase::Running,
+                view.now,
+            );
+            table.row(vec![
+                format!("{name}[{}]", instance.index),
+                fan_out::item(view.wf, step, status, instance.index, style)
+                    .unwrap_or_else(|| NONE.into()),
+                painter.paint(look.word, look.ansi),
+                format!("{attempt}/{}", max.max(attempt)),
+                instance
+                    .job_name
+                    .as_deref()
+                    .map_or_else(|| NONE.to_owned(), |j| clean(j).into_owned()),
+                time::ago(instance.started_at.as_ref(), view.now),
+                seconds.map_or_else(|| NONE.to_owned(), time::compact),
+                instance
+                    .exit_code
+                    .map_or_else(|| NONE.to_owned(), |c| c.to_string()),
+                instance
+                    .message
+                    .as_deref()
+                    .map(|m| painter.paint(&clean(m), look.ansi))
+                    .unwrap_or_default(),
+            ]);
+        }
+        out.push_str(&table.render("    "));
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("Instances:\n{out}")
 }
 
 /// Most dependencies a DEPENDS ON cell names; `graph` and `-o json` list them all.

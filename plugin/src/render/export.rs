@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use kwf_api::{StepPhase, Workflow, WorkflowPhase};
 use serde::Serialize;
 
+use super::fan_out::{self, Counts};
 use super::time;
 use super::workflow_view::WorkflowView;
 
@@ -44,6 +45,41 @@ pub struct StepDocument {
     pub exit_code: Option<i32>,
     /// Why it failed, timed out or was skipped.
     pub message: Option<String>,
+    /// The attempt it is at or ended with, from 1; null before it started and for a fan-out
+    /// (whose instances have attempts of their own).
+    pub attempt: Option<usize>,
+    /// Attempts it may have in all: its retries' limit plus one.
+    pub max_attempts: usize,
+    /// When its next attempt starts, while it waits to retry.
+    pub next_retry_at: Option<String>,
+    /// A fanned-out step's instances by phase; null for a step that does not fan out.
+    pub instances: Option<InstanceCounts>,
+}
+
+/// The instances of a fanned-out step by phase; those not started yet are `waiting`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceCounts {
+    pub total: u32,
+    pub succeeded: u32,
+    /// Running, or waiting to retry.
+    pub running: u32,
+    pub failed: u32,
+    pub stopped: u32,
+    pub waiting: u32,
+}
+
+impl From<Counts> for InstanceCounts {
+    fn from(c: Counts) -> InstanceCounts {
+        InstanceCounts {
+            total: c.total,
+            succeeded: c.succeeded,
+            running: c.running,
+            failed: c.failed,
+            stopped: c.stopped,
+            waiting: c.waiting,
+        }
+    }
 }
 
 impl GraphDocument {
@@ -63,6 +99,14 @@ impl GraphDocument {
                     duration_seconds: view.step_seconds(step),
                     exit_code: s.and_then(|s| s.exit_code),
                     message: s.and_then(|s| s.message.clone()),
+                    attempt: s
+                        .filter(|s| s.instances.is_none() && s.job_name.is_some())
+                        .map(|s| s.retries.len() + 1),
+                    max_attempts: fan_out::max_attempts(fan_out::policy(wf, step)),
+                    next_retry_at: s
+                        .and_then(|s| s.next_retry_at.as_ref())
+                        .map(time::timestamp),
+                    instances: view.instance_counts(step).map(InstanceCounts::from),
                 }
             })
             .collect();

@@ -5,8 +5,14 @@
 use jiff::Timestamp;
 use k8s_openapi::api::events::v1::{Event, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kwf_api::fixtures::{StepStatusFixture, WorkflowFixture, at, condition, step_status, workflow};
-use kwf_api::{StepPhase, StepStatus, Workflow, WorkflowPhase};
+use kwf_api::fan_out::{InstanceStatus, InstancesStatus};
+use kwf_api::fixtures::{
+    StepFixture, StepStatusFixture, WorkflowFixture, at, condition, step, step_status, time,
+    workflow, workflow_of,
+};
+use kwf_api::retries::{FailedAttempt, RetryPolicy};
+use kwf_api::{StepPhase, StepStatus, Workflow, WorkflowPhase, attempt_job_name};
+use serde_json::json;
 
 /// The frozen clock: ten minutes after creation.
 pub(crate) fn now() -> Timestamp {
@@ -171,6 +177,115 @@ pub(crate) fn fan_out() -> Workflow {
     }
     let status = ran(&wf, &ran_steps);
     wf.with_status(WorkflowPhase::Started, None, status)
+}
+
+/// A failed attempt of the `matrix` scene: its Job, exit code and times (seconds after creation).
+fn failed_attempt(job: &str, code: i32, started: i64, finished: i64) -> FailedAttempt {
+    FailedAttempt {
+        job_name: job.into(),
+        exit_code: Some(code),
+        reason: format!("exit code {code}"),
+        started_at: Some(time(started)),
+        finished_at: Some(time(finished)),
+    }
+}
+
+/// A listed instance of the `matrix` scene's fan-out.
+fn instance(index: u32, phase: StepPhase, attempt: u32, started: i64) -> InstanceStatus {
+    InstanceStatus {
+        index,
+        phase,
+        job_name: Some(attempt_job_name(
+            "matrix",
+            "build",
+            1,
+            0,
+            Some(index),
+            attempt,
+        )),
+        started_at: Some(time(started)),
+        ..InstanceStatus::default()
+    }
+}
+
+/// Retries and fan-outs at work: `prepare` succeeded on its third attempt; `build` fans out
+/// over 50 targets (44 done, one failed for good after 3 attempts, one running, one waiting
+/// 8 s to retry, 3 not started); `flaky` waits 8 s for its second attempt; `test` fans out over
+/// three objects and waits; `ship` waits for all.
+pub(crate) fn retries_and_fan_out() -> Workflow {
+    use StepPhase::*;
+    let retries = |limit| {
+        Some(RetryPolicy {
+            limit,
+            ..RetryPolicy::default()
+        })
+    };
+    let mut prepare = step("prepare", &[]);
+    prepare.retries = retries(3);
+    let mut build = step("build", &["prepare"]).with_command(&["make", "{{item}}"]);
+    build.with_items = Some(
+        (0..50)
+            .map(|i| json!(format!("target-{i:02}-linux-amd64")))
+            .collect(),
+    );
+    build.max_parallel = Some(3);
+    let mut flaky = step("flaky", &["prepare"]);
+    flaky.retries = retries(1);
+    let mut test = step("test", &["prepare"]);
+    test.with_items = Some(vec![
+        json!({"os": "linux", "arch": "amd64"}),
+        json!({"os": "linux", "arch": "arm64", "kernel": "6.12-with-a-very-long-build-tag"}),
+        json!({"os": "windows", "arch": "amd64"}),
+    ]);
+    let ship = step("ship", &["build", "flaky", "test"]);
+    let mut wf = workflow_of("matrix", vec![prepare, build, flaky, test, ship])
+        .with_label("team", "platform");
+    wf.spec.retries = retries(2);
+
+    let mut prepare = step_status(&wf, "prepare", Succeeded)
+        .with_started(31)
+        .with_finished(40);
+    prepare.job_name = Some(attempt_job_name("matrix", "prepare", 1, 0, None, 2));
+    prepare.retries = vec![
+        failed_attempt("matrix-prepare-1", 1, 1, 5),
+        failed_attempt("matrix-prepare-1-a1", 1, 15, 19),
+    ];
+    let mut build = step_status(&wf, "build", Running).with_started(41);
+    build.job_name = None;
+    build.exit_code = None;
+    let mut failed_for_good = instance(3, Failed, 2, 200);
+    failed_for_good.finished_at = Some(time(230));
+    failed_for_good.exit_code = Some(2);
+    failed_for_good.message =
+        Some("container exited with code 2: no space left on device (after 3 attempts)".into());
+    failed_for_good.retries = vec![
+        failed_attempt("matrix-build-1-i3", 2, 60, 90),
+        failed_attempt("matrix-build-1-i3-a1", 2, 100, 130),
+    ];
+    // Waiting to retry: its Job is the failed attempt's, already in its retries.
+    let mut retrying = instance(46, Running, 0, 540);
+    retrying.finished_at = Some(time(598));
+    let mut oom_killed = failed_attempt("matrix-build-1-i46", 137, 540, 598);
+    oom_killed.reason = "OOMKilled".into();
+    retrying.retries = vec![oom_killed];
+    retrying.message = Some("OOMKilled; attempt 2 of 3 starts at 2026-03-01T10:10:08Z".into());
+    retrying.next_retry_at = Some(time(608));
+    build.instances = Some(InstancesStatus {
+        total: 50,
+        started: 47,
+        succeeded: 44,
+        failed: 1,
+        run: 0,
+        active: vec![failed_for_good, instance(45, Running, 0, 560), retrying],
+        nodes: Vec::new(),
+    });
+    let mut flaky = step_status(&wf, "flaky", Running).with_started(41);
+    flaky.exit_code = None;
+    flaky.finished_at = Some(time(592));
+    flaky.retries = vec![failed_attempt("matrix-flaky-1", 3, 41, 592)];
+    flaky.message = Some("exit code 3; attempt 2 of 2 starts at 2026-03-01T10:10:08Z".into());
+    flaky.next_retry_at = Some(time(608));
+    wf.with_status(WorkflowPhase::Started, None, vec![prepare, build, flaky])
 }
 
 /// A cycle: the controller refused to start it and said why.

@@ -6,6 +6,7 @@ mod describe;
 mod diagram;
 mod export;
 mod failed_logs;
+mod fan_out;
 mod fields;
 mod first_run;
 mod list;
@@ -19,14 +20,14 @@ mod width;
 mod workflow_view;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod snapshot_tests;
 
 use k8s_openapi::api::events::v1::Event;
 use kwf_api::{ValidationErrors, Workflow};
 
-pub use export::{GraphDocument, StepDocument};
+pub use export::{GraphDocument, InstanceCounts, StepDocument};
 pub use failed_logs::{LogTail, TAIL_LINES};
 pub use first_run::{FirstRun, ObjectFormat, first_run};
 pub use list::{ExportError, ListFormat, Listing, object_ref};
@@ -43,8 +44,10 @@ pub struct Style {
 /// Output formats of `kubectl workflow graph`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GraphFormat {
-    /// Header and the DAG as a tree, for people.
+    /// Header and the DAG as a tree, for people; a fanned-out step is one line with counts.
     Tree,
+    /// The tree with a line under each fanned-out step per instance that has not succeeded.
+    TreeWithInstances,
     /// [`GraphDocument`] as JSON, for scripts.
     Json,
     /// [`GraphDocument`] as YAML.
@@ -59,7 +62,8 @@ pub enum GraphFormat {
 /// json/yaml/dot/mermaid (which ignore `style`).
 pub fn graph(wf: &Workflow, format: GraphFormat, style: Style, now: jiff::Timestamp) -> String {
     match format {
-        GraphFormat::Tree => tree::render(wf, style, now),
+        GraphFormat::Tree => tree::render(wf, style, now, tree::Instances::Counted),
+        GraphFormat::TreeWithInstances => tree::render(wf, style, now, tree::Instances::Listed),
         GraphFormat::Json => export::json(wf, now),
         GraphFormat::Yaml => export::yaml(wf, now),
         GraphFormat::Dot => diagram::dot(wf),

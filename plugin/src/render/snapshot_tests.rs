@@ -36,6 +36,7 @@ fn scenarios() -> Vec<(&'static str, Workflow)> {
         ("diamond", fixtures::diamond()),
         ("fan_out", fixtures::fan_out()),
         ("invalid", fixtures::invalid()),
+        ("matrix", fixtures::retries_and_fan_out()),
     ]
 }
 
@@ -156,6 +157,45 @@ fn json_and_yaml_carry_the_same_document() {
     assert_eq!(from_json["steps"][2]["name"], "unit-tests");
     assert_eq!(from_json["steps"][2]["exitCode"], 2);
     assert_eq!(from_json["steps"][0]["durationSeconds"], 4);
+    assert_eq!(from_json["steps"][0]["attempt"], 1);
+    assert_eq!(from_json["steps"][0]["maxAttempts"], 1);
+    assert!(from_json["steps"][0]["instances"].is_null());
+}
+
+#[test]
+fn json_carries_attempts_and_instance_counts() {
+    let out = graph(
+        &fixtures::retries_and_fan_out(),
+        GraphFormat::Json,
+        PLAIN,
+        now(),
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let step = |name: &str| {
+        doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(step("prepare")["attempt"], 3);
+    assert_eq!(step("prepare")["maxAttempts"], 4);
+    assert_eq!(step("flaky")["attempt"], 2);
+    assert_eq!(step("flaky")["nextRetryAt"], "2026-03-01T10:10:08Z");
+    assert!(
+        step("build")["attempt"].is_null(),
+        "instances have their own"
+    );
+    assert_eq!(
+        step("build")["instances"],
+        serde_json::json!({"total": 50, "succeeded": 44, "running": 2, "failed": 1,
+                           "stopped": 0, "waiting": 3})
+    );
+    assert_eq!(step("test")["instances"]["waiting"], 3);
+    assert!(step("ship")["attempt"].is_null(), "not started");
+    assert_eq!(doc["progress"], "1/5", "a fan-out counts as one step");
 }
 
 #[test]
@@ -534,4 +574,148 @@ fn a_suspended_workflow_says_suspended_in_graph_describe_and_list() {
     for out in [&tree, &described, &listing.text] {
         assert!(out.contains("Suspended"), "{out}");
     }
+}
+
+fn tree_with_instances(wf: &Workflow, style: Style) -> String {
+    graph(wf, GraphFormat::TreeWithInstances, style, now())
+}
+
+#[test]
+fn a_fan_out_is_one_line_of_counts_and_attempts_sit_on_their_step() {
+    let wf = fixtures::retries_and_fan_out();
+    let out = tree(&wf, PLAIN);
+    let line = |step: &str| {
+        out.lines()
+            .find(|l| l.contains(&format!(" {step} ")))
+            .unwrap_or_else(|| panic!("no line of {step} in\n{out}"))
+    };
+    // 44 succeeded, 2 running (one waiting to retry), 1 failed, 3 not started: 50.
+    assert!(line("build").contains("build ×50"), "{out}");
+    assert!(line("build").contains("44 ✔  2 ●  1 ✖  3 ◷"), "{out}");
+    assert!(
+        line("test").contains("test ×3") && line("test").contains("3 ◷"),
+        "{out}"
+    );
+    assert!(line("prepare").contains("attempt 3/4"), "{out}");
+    assert!(line("flaky").contains("attempt 2/2, retry in 8s"), "{out}");
+    assert!(!out.contains("build["), "instances only on request: {out}");
+    // Progress counts steps: a fan-out is one step, not 50.
+    assert!(out.contains("Progress:   1/5"), "{out}");
+    assert_snapshot!("graph_tree_ascii_matrix", tree(&wf, ASCII));
+    assert_snapshot!("graph_tree_color_matrix", tree(&wf, COLOR));
+}
+
+#[test]
+fn instances_expand_under_their_step_on_request() {
+    let wf = fixtures::retries_and_fan_out();
+    let out = tree_with_instances(&wf, PLAIN);
+    assert_snapshot!("graph_tree_instances_matrix", out);
+    assert_snapshot!(
+        "graph_tree_instances_ascii_matrix",
+        tree_with_instances(&wf, ASCII)
+    );
+    assert_snapshot!(
+        "graph_tree_instances_color_matrix",
+        tree_with_instances(&wf, COLOR)
+    );
+    let instance_lines: Vec<&str> = out.lines().filter(|l| l.contains("build[")).collect();
+    assert_eq!(instance_lines.len(), 3, "the listed instances: {out}");
+    assert!(instance_lines[0].contains("build[3]") && instance_lines[0].contains("Failed"));
+    assert!(
+        instance_lines[0].contains("item: target-03-linux-amd64"),
+        "{out}"
+    );
+    assert!(instance_lines[0].contains("attempt 3/3"), "{out}");
+    assert!(
+        instance_lines[2].contains("attempt 2/3, retry in 8s"),
+        "{out}"
+    );
+    // The rest in one line: the listed ones plus it make the total.
+    assert!(
+        out.contains("… 47 more") && out.contains("44 ✔  3 ◷"),
+        "{out}"
+    );
+    // The instances sit between their step and the steps drawn under it.
+    let at = |text: &str| out.find(text).unwrap();
+    assert!(at("build ×50") < at("build[3]") && at("build[46]") < at("… 47 more"));
+    assert!(at("… 47 more") < at("flaky"), "{out}");
+    // Nothing else changes: the tree without the instance lines is the counted tree (but
+    // for the padding of its columns, which the instance lines widen).
+    let words = |line: &str| line.split_whitespace().collect::<Vec<_>>().join(" ");
+    let counted: Vec<String> = out
+        .lines()
+        .filter(|l| !l.contains("build[") && !l.contains(" more "))
+        .map(words)
+        .collect();
+    let plain: Vec<String> = tree(&wf, PLAIN).lines().map(words).collect();
+    assert_eq!(counted, plain);
+    for style in [ASCII, COLOR_ASCII] {
+        let out = tree_with_instances(&wf, style);
+        assert!(out.is_ascii(), "{out}");
+    }
+    assert_eq!(
+        strip_ansi(&tree_with_instances(&wf, COLOR)),
+        out,
+        "colors never move a column"
+    );
+}
+
+#[test]
+fn an_object_item_is_compact_json_cut_to_a_sane_width() {
+    let mut wf = fixtures::retries_and_fan_out();
+    let status = wf.status.as_mut().unwrap();
+    let mut test = kwf_api::fixtures::step_status(
+        &fixtures::retries_and_fan_out(),
+        "test",
+        kwf_api::StepPhase::Running,
+    );
+    test.job_name = None;
+    test.instances = Some(kwf_api::fan_out::InstancesStatus {
+        total: 3,
+        started: 2,
+        succeeded: 0,
+        active: [0, 1]
+            .map(|index| kwf_api::fan_out::InstanceStatus {
+                index,
+                phase: kwf_api::StepPhase::Running,
+                ..Default::default()
+            })
+            .to_vec(),
+        ..Default::default()
+    });
+    status.steps.push(test);
+    let out = tree_with_instances(&wf, PLAIN);
+    assert!(
+        out.contains(r#"item: {"arch":"amd64","os":"linux"}"#),
+        "{out}"
+    );
+    let long = out.lines().find(|l| l.contains("test[1]")).unwrap();
+    let item = long[long.find("item: ").unwrap() + 6..]
+        .split("   ")
+        .next()
+        .unwrap();
+    assert_eq!(item.chars().count(), 40, "{long}");
+    assert!(item.ends_with('…'), "{long}");
+    assert!(out.contains("… 1 more") && out.contains("1 ◷"), "{out}");
+}
+
+#[test]
+fn describe_lists_failed_attempts_and_instances() {
+    let wf = fixtures::retries_and_fan_out();
+    let out = describe(&wf, &[], &[], PLAIN, now());
+    for expected in [
+        "Failed Attempts:",
+        "prepare     1/4       matrix-prepare-1",
+        "build[3]    2/3       matrix-build-1-i3-a1   2      exit code 2",
+        "build[46]   1/3       matrix-build-1-i46     137    OOMKilled",
+        "flaky       1/2",
+        "build:  50 in all: 44 succeeded, 2 running, 1 failed, 3 waiting",
+        "test:  3 in all: 3 waiting",
+    ] {
+        assert!(out.contains(expected), "{expected:?} in\n{out}");
+    }
+    assert_snapshot!(
+        "describe_ascii_matrix",
+        describe(&wf, &[], &[], ASCII, now())
+    );
 }

@@ -9,6 +9,7 @@ use owo_colors::Style as Ansi;
 use ptree::print_config::{ASCII_CHARS_TICK, StyleWhen, UTF_CHARS};
 use ptree::{PrintConfig, TreeBuilder};
 
+use super::fan_out;
 use super::fields::{self, Field};
 use super::table::Table;
 use super::text::{NONE, Painter, arrow, clean, step_look};
@@ -19,12 +20,20 @@ use super::{Style, time};
 /// out of names and messages.
 const CELL: char = '\t';
 
-pub(crate) fn render(wf: &Workflow, style: Style, now: Timestamp) -> String {
+/// What a fanned-out step shows: one line with its counts, or also a line per listed
+/// instance (`graph --instances`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Instances {
+    Counted,
+    Listed,
+}
+
+pub(crate) fn render(wf: &Workflow, style: Style, now: Timestamp, instances: Instances) -> String {
     let view = WorkflowView::new(wf, now);
     let painter = Painter::new(style);
     let mut out = header(&view, painter);
     out.push('\n');
-    out.push_str(&tree(&view, style, painter));
+    out.push_str(&tree(&view, style, painter, instances));
     out
 }
 
@@ -49,7 +58,7 @@ fn duration(seconds: Option<i64>) -> String {
     seconds.map_or_else(|| NONE.into(), time::compact)
 }
 
-fn tree(view: &WorkflowView<'_>, style: Style, painter: Painter) -> String {
+fn tree(view: &WorkflowView<'_>, style: Style, painter: Painter, instances: Instances) -> String {
     let look = view.look();
     let root = cells(&[
         format!(
@@ -62,6 +71,10 @@ fn tree(view: &WorkflowView<'_>, style: Style, painter: Painter) -> String {
     ]);
     let mut builder = TreeBuilder::new(root);
     let line = |step: usize, waits: Waits<'_>| step_line(view, step, waits, style, painter);
+    let instance_lines = |step: usize| match instances {
+        Instances::Listed => instance_lines(view, step, style, painter),
+        Instances::Counted => Vec::new(),
+    };
     match Dag::build(&view.wf.spec) {
         Ok(dag) => {
             // Each step under its first dependency, children in spec order: one pass.
@@ -84,7 +97,7 @@ fn tree(view: &WorkflowView<'_>, style: Style, painter: Painter) -> String {
                 line(step, Waits::AlsoAfter(&others))
             };
             for root in roots {
-                add_subtree(&mut builder, root, &children, &step_line);
+                add_subtree(&mut builder, root, &children, &step_line, &instance_lines);
             }
         }
         // An invalid spec has no trustworthy graph (a cycle has no first step): list the
@@ -92,7 +105,11 @@ fn tree(view: &WorkflowView<'_>, style: Style, painter: Painter) -> String {
         Err(_) => {
             for step in 0..view.len() {
                 let deps: Vec<&str> = view.depends_on(step).iter().map(String::as_str).collect();
-                builder.add_empty_child(line(step, Waits::After(&deps)));
+                builder.begin_child(line(step, Waits::After(&deps)));
+                for instance in instance_lines(step) {
+                    builder.add_empty_child(instance);
+                }
+                builder.end_child();
             }
         }
     }
@@ -138,16 +155,20 @@ fn print_config(style: Style) -> PrintConfig {
     }
 }
 
-/// Adds `step` and, depth first, the steps drawn under it.
+/// Adds `step`, its instances' lines (if listed) and, depth first, the steps drawn under it.
 fn add_subtree(
     builder: &mut TreeBuilder,
     step: usize,
     children: &[Vec<usize>],
     line: &dyn Fn(usize) -> String,
+    instance_lines: &dyn Fn(usize) -> Vec<String>,
 ) {
     builder.begin_child(line(step));
+    for instance in instance_lines(step) {
+        builder.add_empty_child(instance);
+    }
     for &child in &children[step] {
-        add_subtree(builder, child, children, line);
+        add_subtree(builder, child, children, line, instance_lines);
     }
     builder.end_child();
 }
@@ -177,10 +198,20 @@ fn step_line(
     } else {
         name.into_owned()
     };
-    let job = view
-        .step_status(step)
-        .and_then(|s| s.job_name.as_deref())
-        .map_or_else(|| NONE.to_owned(), |j| clean(j).into_owned());
+    let status = view.step_status(step);
+    // A fanned-out step has a Job per instance: its JOB cell counts them instead.
+    let (name, job) = match view.instance_counts(step) {
+        Some(counts) => (
+            fan_out::times(&name, counts.total, style),
+            counts.glyphs(style, painter),
+        ),
+        None => (
+            name,
+            status
+                .and_then(|s| s.job_name.as_deref())
+                .map_or_else(|| NONE.to_owned(), |j| clean(j).into_owned()),
+        ),
+    };
     let mut notes = Vec::new();
     let (words, names) = match waits {
         Waits::AlsoAfter(names) => ("also after", names),
@@ -189,6 +220,9 @@ fn step_line(
     if !names.is_empty() {
         let names: Vec<_> = names.iter().map(|n| clean(n)).collect();
         notes.push(format!("{} {words} {}", arrow(style), names.join(", ")));
+    }
+    if let Some(attempt) = view.attempt_note(step) {
+        notes.push(attempt);
     }
     if let Some(problem) = view.problem(step) {
         notes.push(painter.paint(&problem, look.ansi));
@@ -200,6 +234,85 @@ fn step_line(
         job,
         notes.join("   "),
     ])
+}
+
+/// The lines under a fanned-out step: one per listed instance (running, waiting to retry or
+/// failed) as `build[3]` with its item, then one for the succeeded and waiting ones.
+fn instance_lines(
+    view: &WorkflowView<'_>,
+    step: usize,
+    style: Style,
+    painter: Painter,
+) -> Vec<String> {
+    let Some(instances) = view.step_status(step).and_then(|s| s.instances.as_ref()) else {
+        return Vec::new();
+    };
+    let name = clean(view.step_name(step));
+    let max_attempts = fan_out::max_attempts(fan_out::policy(view.wf, step));
+    let mut lines: Vec<String> = instances
+        .active
+        .iter()
+        .map(|instance| {
+            let look = step_look(instance.phase);
+            let mut notes = Vec::new();
+            if let Some(item) = fan_out::item(view.wf, step, instances, instance.index, style) {
+                notes.push(format!("item: {item}"));
+            }
+            let attempt = fan_out::Attempt {
+                phase: instance.phase,
+                retries: &instance.retries,
+                next_retry_at: instance.next_retry_at.as_ref(),
+            };
+            notes.extend(attempt.note(max_attempts, view.now));
+            if matches!(instance.phase, StepPhase::Failed | StepPhase::Stopped) {
+                let problem = match (&instance.message, instance.exit_code) {
+                    (Some(m), _) if !m.trim().is_empty() => Some(clean(m).into_owned()),
+                    (_, Some(code)) => Some(format!("exit code {code}")),
+                    _ => None,
+                };
+                notes.extend(problem.map(|p| painter.paint(&p, look.ansi)));
+            }
+            let seconds = time::elapsed(
+                instance.started_at.as_ref(),
+                instance.finished_at.as_ref(),
+                instance.phase == StepPhase::Running,
+                view.now,
+            );
+            cells(&[
+                format!(
+                    "{} {name}[{}]",
+                    painter.paint(look.glyph(style), look.ansi),
+                    instance.index
+                ),
+                painter.paint(look.word, look.ansi),
+                duration(seconds),
+                instance
+                    .job_name
+                    .as_deref()
+                    .map_or_else(|| NONE.to_owned(), |j| clean(j).into_owned()),
+                notes.join("   "),
+            ])
+        })
+        .collect();
+    let counts = fan_out::Counts::of(instances);
+    let unlisted = fan_out::Counts {
+        running: 0,
+        failed: 0,
+        stopped: 0,
+        ..counts
+    };
+    let more = unlisted.succeeded + unlisted.waiting;
+    if more > 0 {
+        let dots = if style.ascii { "..." } else { "…" };
+        lines.push(cells(&[
+            format!("{dots} {more} more"),
+            String::new(),
+            String::new(),
+            String::new(),
+            unlisted.glyphs(style, painter),
+        ]));
+    }
+    lines
 }
 
 fn cells(cells: &[String]) -> String {

@@ -9,6 +9,7 @@ use kwf_api::{
     CONDITION_SUSPENDED, StepPhase, StepStatus, Workflow, WorkflowPhase, WorkflowStatus,
 };
 
+use super::fan_out::{Attempt, Counts, max_attempts, policy};
 use super::text::{Look, NONE, clean, suspended_look, workflow_look};
 use super::time;
 
@@ -140,6 +141,33 @@ impl<'a> WorkflowView<'a> {
             self.phase == WorkflowPhase::Started,
             self.now,
         )
+    }
+
+    /// The instances of a fanned-out step by phase: from its status once it started, else
+    /// all of its items waiting; `None` for a step that does not fan out.
+    pub(crate) fn instance_counts(&self, step: usize) -> Option<Counts> {
+        if let Some(instances) = self.step_status[step].and_then(|s| s.instances.as_ref()) {
+            return Some(Counts::of(instances));
+        }
+        let items = self.wf.spec.containers[step].with_items.as_ref()?;
+        let total = u32::try_from(items.len()).unwrap_or(u32::MAX);
+        Some(Counts {
+            total,
+            waiting: total,
+            ..Counts::default()
+        })
+    }
+
+    /// `attempt 3/4` (and `retry in 8s` while it waits) of a step with retries; `None` for a
+    /// fanned-out step, whose instances each have their own attempts.
+    pub(crate) fn attempt_note(&self, step: usize) -> Option<String> {
+        let s = self.step_status[step].filter(|s| s.instances.is_none())?;
+        let attempt = Attempt {
+            phase: s.phase,
+            retries: &s.retries,
+            next_retry_at: s.next_retry_at.as_ref(),
+        };
+        attempt.note(max_attempts(policy(self.wf, step)), self.now)
     }
 
     /// Why a step failed or was skipped: its message, else its exit code.

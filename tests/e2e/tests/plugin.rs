@@ -10,6 +10,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{ObjectMeta, PostParams};
 use kwf_api::fixtures::WorkflowFixture;
+use kwf_api::retries::{Backoff, RetryPolicy};
 use kwf_api::{StepPhase, Workflow};
 use kwf_e2e::fixtures::{manifest, shell_step, workflow};
 use kwf_e2e::plugin::PluginRun as Run;
@@ -381,6 +382,117 @@ async fn logs_show_each_steps_output_in_dependency_order() {
     assert!(
         run.error_line()
             .contains("has no step \"third\"; its steps are: second, first"),
+        "{run}"
+    );
+}
+
+#[tokio::test]
+async fn graph_logs_and_describe_show_instances_and_attempts() {
+    let h = Harness::new("plugin-fanout").await;
+    let mut build = shell_step("build", &[], "echo building-{{item}}");
+    build.with_items = Some(vec!["alpha".into(), "beta".into(), "gamma".into()]);
+    // Fails its first attempt (exit 3), succeeds its second: the marker survives between them.
+    let marker = std::env::temp_dir().join(format!("{}-flaky", h.ns));
+    let _ = std::fs::remove_file(&marker);
+    let mut flaky = shell_step(
+        "flaky",
+        &[],
+        &format!(
+            "if [ -e {m} ]; then echo second-try; else touch {m}; echo first-try; exit 3; fi",
+            m = marker.display()
+        ),
+    );
+    flaky.retries = Some(RetryPolicy {
+        limit: 2,
+        backoff: Some(Backoff {
+            seconds: Some(1),
+            ..Backoff::default()
+        }),
+        ..RetryPolicy::default()
+    });
+    let file = h.write_workflow("fan.yaml", &workflow("fan", 60, vec![build, flaky]));
+    h.plugin(&["create", "-f", &file, "--watch"])
+        .await
+        .expect_code(0);
+    let _ = std::fs::remove_file(&marker);
+
+    let run = h.plugin(&["graph", "fan", "--color=never"]).await;
+    run.expect_code(0);
+    let line = |step: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.contains(&format!(" {step} ")))
+            .unwrap_or_else(|| panic!("no line of {step}: {run}"))
+            .to_owned()
+    };
+    assert!(
+        line("build").contains("build ×3") && line("build").contains("3 ✔"),
+        "{run}"
+    );
+    assert!(line("flaky").contains("attempt 2/3"), "{run}");
+    assert!(run.stdout.contains("Progress:   2/2"), "{run}");
+
+    // A fan-out asks for an instance; each instance's log is its own item's.
+    let run = h.plugin(&["logs", "fan", "build", "--color=never"]).await;
+    run.expect_code(1);
+    assert!(
+        run.error_line()
+            .contains("fans out over 3 instances (0 to 2); choose one with --instance N"),
+        "{run}"
+    );
+    let run = h
+        .plugin(&["logs", "fan", "build", "--instance", "1", "--color=never"])
+        .await;
+    run.expect_code(0);
+    assert_eq!(run.stdout.trim(), "build[1] │ building-beta", "{run}");
+    let run = h.plugin(&["logs", "fan", "build", "--instance", "3"]).await;
+    run.expect_code(1);
+    assert!(run.error_line().contains("there is no instance 3"), "{run}");
+
+    // The latest attempt by default, an earlier one on request, a missing one in one line.
+    let run = h.plugin(&["logs", "fan", "flaky", "--color=never"]).await;
+    run.expect_code(0);
+    assert!(run.stdout.ends_with("second-try\n"), "{run}");
+    let run = h
+        .plugin(&["logs", "fan", "flaky", "--attempt", "1", "--color=never"])
+        .await;
+    run.expect_code(0);
+    assert!(run.stdout.ends_with("first-try\n"), "{run}");
+    let run = h.plugin(&["logs", "fan", "flaky", "--attempt", "3"]).await;
+    run.expect_code(1);
+    assert!(
+        run.error_line()
+            .contains("has had 2 attempts, so there is no attempt 3"),
+        "{run}"
+    );
+
+    // Every step: the instances one by one, in index order.
+    let run = h.plugin(&["logs", "fan", "--color=never"]).await;
+    run.expect_code(0);
+    let at = |text: &str| {
+        run.stdout
+            .find(text)
+            .unwrap_or_else(|| panic!("{text}: {run}"))
+    };
+    assert!(
+        at("building-alpha") < at("building-beta") && at("building-beta") < at("building-gamma")
+    );
+    assert!(run.stdout.contains("second-try"), "{run}");
+
+    let run = h.plugin(&["describe", "fan", "--color=never"]).await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("Failed Attempts:"), "{run}");
+    let failed = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("flaky ") && l.contains("1/3"))
+        .unwrap_or_else(|| panic!("flaky's failed attempt: {run}"));
+    assert!(
+        failed.contains("fan-flaky-1 ") && failed.contains(" 3 "),
+        "{failed}"
+    );
+    assert!(
+        run.stdout.contains("build:  3 in all: 3 succeeded"),
         "{run}"
     );
 }
