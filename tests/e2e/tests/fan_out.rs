@@ -51,52 +51,115 @@ fn label(job: &Job, key: &str) -> Option<String> {
     job.labels().get(key).cloned()
 }
 
-/// Records, from a Job watch of the scene's namespace, the most Jobs of `step` unfinished at
-/// once, and the order in which Jobs were first seen and seen finished.
+/// Records, from a Job and a pod watch of the scene's namespace, when each Job was first seen
+/// and when it finished: its conditions say so or its pod terminated, whichever came first (the
+/// controller acts on the pod: it starts the next work when the container exits, before the Job
+/// controller marks the Job Complete, so the pod is where a place is freed). Events of the two
+/// watches are put in one order by their resourceVersion (etcd's revision, global to the plane),
+/// so a new Job is never counted before the pod termination that led to it.
 #[derive(Default)]
 struct JobLog {
-    unfinished: BTreeMap<String, bool>,
+    /// (resourceVersion, "seen" or "finished", Job name, step).
+    raw: Vec<(u64, &'static str, String, String)>,
+}
+
+/// What a [`JobLog`] shows, in resourceVersion order.
+struct Replay {
     most_at_work: BTreeMap<String, usize>,
-    /// (event, job name): "seen" or "finished", in the watch's order.
+    /// (event, Job name): each Job's first "seen" and first "finished".
     events: Vec<(&'static str, String)>,
+}
+
+fn revision<K: kube::Resource>(object: &K) -> u64 {
+    object
+        .meta()
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(u64::MAX)
 }
 
 impl JobLog {
     fn record(&mut self, job: &Job) {
         let name = job.name_any();
         let step = label(job, LABEL_STEP).unwrap_or_default();
-        let done = finished(job);
-        match self.unfinished.insert(name.clone(), !done) {
-            None => {
-                self.events.push(("seen", name.clone()));
-                if done {
-                    self.events.push(("finished", name));
-                }
-            }
-            Some(true) if done => self.events.push(("finished", name)),
-            _ => {}
+        let rv = revision(job);
+        self.raw.push((rv, "seen", name.clone(), step.clone()));
+        if finished(job) {
+            self.raw.push((rv, "finished", name, step));
         }
-        let at_work = self
-            .unfinished
-            .iter()
-            .filter(|(n, open)| **open && n.contains(&format!("-{step}-")))
-            .count();
-        let most = self.most_at_work.entry(step).or_default();
-        *most = (*most).max(at_work);
+    }
+
+    fn record_pod(&mut self, pod: &Pod) {
+        let terminated = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_some_and(|phase| matches!(phase, "Succeeded" | "Failed"));
+        let Some(job) = pod.labels().get("batch.kubernetes.io/job-name").cloned() else {
+            return;
+        };
+        if terminated {
+            let step = pod.labels().get(LABEL_STEP).cloned().unwrap_or_default();
+            self.raw.push((revision(pod), "finished", job, step));
+        }
+    }
+
+    fn replay(&self) -> Replay {
+        let mut raw = self.raw.clone();
+        // A Job's creation sorts before anything that finishes it at the same revision.
+        raw.sort_by_key(|(rv, what, _, _)| (*rv, *what == "finished"));
+        let mut open: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        let mut most_at_work: BTreeMap<String, usize> = BTreeMap::new();
+        let mut events = Vec::new();
+        for (_, what, name, step) in raw {
+            match (what, open.get(&name).map(|(_, at_work)| *at_work)) {
+                ("seen", None) => {
+                    open.insert(name.clone(), (step.clone(), true));
+                    events.push(("seen", name));
+                }
+                ("finished", Some(true)) => {
+                    open.insert(name.clone(), (step.clone(), false));
+                    events.push(("finished", name));
+                }
+                _ => continue,
+            }
+            let at_work = open.values().filter(|(s, w)| *w && *s == step).count();
+            let most = most_at_work.entry(step).or_default();
+            *most = (*most).max(at_work);
+        }
+        Replay {
+            most_at_work,
+            events,
+        }
     }
 }
 
-async fn job_log(scene: &Scene) -> (Arc<Mutex<JobLog>>, kwf_e2e::watch::Follow) {
+async fn job_log(scene: &Scene) -> (Arc<Mutex<JobLog>>, [kwf_e2e::watch::Follow; 2]) {
     let log = Arc::new(Mutex::new(JobLog::default()));
     let sink = log.clone();
-    let follow = follow(scene.jobs(), watcher::Config::default(), move |change| {
+    let jobs = follow(scene.jobs(), watcher::Config::default(), move |change| {
         if let Change::Applied(job) = change {
             sink.lock().unwrap_or_else(|p| p.into_inner()).record(&job);
         }
     })
     .await
     .expect("the Job watch starts");
-    (log, follow)
+    let sink = log.clone();
+    let pods = follow(
+        scene.api::<Pod>(),
+        watcher::Config::default(),
+        move |change| {
+            if let Change::Applied(pod) = change {
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .record_pod(&pod);
+            }
+        },
+    )
+    .await
+    .expect("the pod watch starts");
+    (log, [jobs, pods])
 }
 
 fn retries(limit: i32, seconds: i64) -> Option<RetryPolicy> {
@@ -200,7 +263,7 @@ async fn twenty_items_with_max_parallel_three_never_run_more_than_three_at_once(
         "each item substituted once, with its index"
     );
 
-    let log = log.lock().unwrap_or_else(|p| p.into_inner());
+    let log = log.lock().unwrap_or_else(|p| p.into_inner()).replay();
     assert_eq!(
         log.most_at_work.get("build"),
         Some(&3),
@@ -252,7 +315,7 @@ async fn the_oaat_group_runs_one_item_at_a_time_and_retries_the_failing_one_afte
         .await;
 
     {
-        let log = log.lock().unwrap_or_else(|p| p.into_inner());
+        let log = log.lock().unwrap_or_else(|p| p.into_inner()).replay();
         assert_eq!(log.most_at_work.get("oaattest"), Some(&1), "one at a time");
         let order: Vec<&str> = log
             .events
