@@ -52,11 +52,11 @@ fn label(job: &Job, key: &str) -> Option<String> {
 }
 
 /// Records, from a Job and a pod watch of the scene's namespace, when each Job was first seen
-/// and when it finished: its conditions say so or its pod terminated, whichever came first (the
-/// controller acts on the pod: it starts the next work when the container exits, before the Job
-/// controller marks the Job Complete, so the pod is where a place is freed). Events of the two
-/// watches are put in one order by their resourceVersion (etcd's revision, global to the plane),
-/// so a new Job is never counted before the pod termination that led to it.
+/// and when it finished: its conditions say so or its pod terminated, whichever came first (so
+/// the count stays right for a controller that acts on the pod's exit before the Job controller
+/// marks the Job Complete, as issue 17's hand-off does). Events of the two watches are put in one
+/// order by their resourceVersion (etcd's revision, global to the plane), so a new Job is never
+/// counted before the pod termination that led to it.
 #[derive(Default)]
 struct JobLog {
     /// (resourceVersion, "seen" or "finished", Job name, step).
