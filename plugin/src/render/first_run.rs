@@ -3,7 +3,7 @@
 //! is the merge of step fields, Job templates and pod defaults exactly as it will run.
 
 use kwf_api::Workflow;
-use kwf_api::job::{JobInputs, build_job};
+use kwf_api::job::{Instance, JobInputs, build_job};
 use kwf_api::volumes::build_claim;
 use serde::Serialize;
 use serde_json::Value;
@@ -46,8 +46,29 @@ pub fn first_run(workflows: &[Workflow], format: ObjectFormat) -> Result<FirstRu
                     reference.name
                 ));
             }
-            let job = build_job(wf, step, generation, 0, JobInputs::default());
-            items.push(to_value(&job)?);
+            if step.with_nodes.is_some() {
+                notes.push(format!(
+                    "workflow \"{}\", step \"{}\": withNodes takes the cluster's nodes when the step starts; one Job is shown, without a node",
+                    wf.metadata.name.as_deref().unwrap_or_default(),
+                    step.step_name,
+                ));
+            }
+            match &step.with_items {
+                // One Job per instance, its item substituted, as the controller creates them.
+                Some(items_of_step) => {
+                    for (index, item) in (0u32..).zip(items_of_step) {
+                        let inputs = JobInputs {
+                            instance: Some(Instance { index, item }),
+                            ..JobInputs::default()
+                        };
+                        items.push(to_value(&build_job(wf, step, generation, 0, inputs))?);
+                    }
+                }
+                None => {
+                    let job = build_job(wf, step, generation, 0, JobInputs::default());
+                    items.push(to_value(&job)?);
+                }
+            }
         }
     }
     let list = List {
@@ -154,5 +175,31 @@ spec:
         let from_yaml: Value = serde_saphyr::from_str(&yaml).expect("YAML");
         let from_json: Value = serde_json::from_str(&json).expect("JSON");
         assert_eq!(from_yaml, from_json);
+    }
+
+    #[test]
+    fn a_fan_out_lists_one_job_per_item_with_its_item() {
+        let yaml = r#"
+apiVersion: kwf.dev/v1alpha1
+kind: Workflow
+metadata: {name: fan}
+spec:
+  containers:
+    - {stepName: build, image: busybox, command: [make, "{{item}}"], withItems: [app, lib]}
+    - {stepName: agent, image: busybox, withNodes: {exclude: [n1]}}
+"#;
+        let workflows = kwf_api::parse_workflows(yaml).expect("parses");
+        let run = first_run(&workflows, ObjectFormat::Json).expect("renders");
+        let list: Value = serde_json::from_str(&run.text).expect("JSON");
+        let items = list["items"].as_array().unwrap();
+        let names: Vec<&str> = items
+            .iter()
+            .map(|item| item["metadata"]["name"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["fan-build-1-i0", "fan-build-1-i1", "fan-agent-1"]);
+        let container = &items[1]["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["command"][1], "lib");
+        assert_eq!(run.notes.len(), 1);
+        assert!(run.notes[0].contains("withNodes"), "{}", run.notes[0]);
     }
 }
