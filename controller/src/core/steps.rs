@@ -495,14 +495,7 @@ fn start_work(inputs: &StepInputs, claims: &mut Claims, book: &mut Book, plan: &
                 plan.events.push(messages::fan_out_started(name, total));
             }
             Err(message) => {
-                let entry = book.entry(k, name);
-                attempts::fail(
-                    &mut Unit::of_step(entry),
-                    inputs.stamp,
-                    message.clone(),
-                    None,
-                );
-                plan.events.push(messages::step_not_started(&message));
+                fail_unstarted(inputs, book, k, message, plan);
             }
         }
     }
@@ -620,14 +613,7 @@ fn start(
                     &reference.name,
                     inputs.wf.metadata.namespace.as_deref(),
                 );
-                let entry = book.entry(k, name);
-                attempts::fail(
-                    &mut Unit::of_step(entry),
-                    inputs.stamp,
-                    message.clone(),
-                    None,
-                );
-                plan.events.push(messages::step_not_started(&message));
+                fail_unstarted(inputs, book, k, message, plan);
                 return false;
             }
         },
@@ -750,6 +736,19 @@ fn start(
     }
     plan.creates.push(job);
     true
+}
+
+/// Fails step `k` before any Job of it exists (a missing JobTemplate, no node to fan out over).
+fn fail_unstarted(
+    inputs: &StepInputs,
+    book: &mut Book,
+    k: usize,
+    message: String,
+    plan: &mut Plan,
+) {
+    let entry = book.entry(k, inputs.dag.name(k));
+    plan.events.push(messages::step_not_started(&message));
+    attempts::fail(&mut Unit::of_step(entry), inputs.stamp, message, None);
 }
 
 /// Whether the step's pod names its node itself (its template's or the workflow's
