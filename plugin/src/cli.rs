@@ -59,10 +59,11 @@ pub enum Command {
     Create(CreateArgs),
     /// Run a WorkflowTemplate: create a workflow from it with parameter values.
     Submit(SubmitArgs),
-    /// Show a workflow's DAG with the live state of every step.
+    /// Show a workflow's DAG with the live state of every step (template/NAME: a template's DAG).
     Graph(GraphArgs),
-    /// Show a workflow in detail: spec, steps, failed steps' last log lines, conditions, events.
-    Describe(WorkflowArg),
+    /// Show a workflow in detail: spec, steps, failed steps' last log lines, conditions, events;
+    /// or a template (template/NAME): parameters, triggers, steps and its recent runs.
+    Describe(ObjectArg),
     /// Rerun a workflow, or only its failed, skipped and stopped steps with --failed.
     Restart(RestartArgs),
     /// Stop a running workflow: delete its running Jobs, mark what did not finish Stopped.
@@ -78,7 +79,7 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Add, change or remove labels of a workflow; the controller copies them onto its Jobs.
     Relabel(RelabelArgs),
-    /// List workflows.
+    /// List workflows, or templates with `list templates`.
     #[command(visible_alias = "ls")]
     List(ListArgs),
     /// Print the logs of a step, or of every step in dependency order.
@@ -106,6 +107,14 @@ impl Command {
 
 /// The exit codes of `wait`, in its --help.
 pub const WAIT_EXIT_CODES: &str = "Exit codes:\n  0  the condition was met\n  1  the workflow finished the other way (one line says how)\n  2  usage error\n  3  timed out waiting for the condition\n  4  could not wait: workflow not found or deleted, API server unreachable, forbidden";
+
+/// The workflow or template a command acts on.
+#[derive(Args, Debug)]
+pub struct ObjectArg {
+    /// NAME or workflow/NAME for a workflow, template/NAME for a WorkflowTemplate.
+    #[arg(value_name = "NAME|template/NAME")]
+    pub name: String,
+}
 
 /// The workflow a command acts on.
 #[derive(Args, Debug)]
@@ -206,7 +215,7 @@ pub enum GraphOutput {
 #[derive(Args, Debug)]
 pub struct GraphArgs {
     #[command(flatten)]
-    pub workflow: WorkflowArg,
+    pub workflow: ObjectArg,
 
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = GraphOutput::Tree)]
@@ -354,13 +363,29 @@ pub enum ListOutput {
     Yaml,
 }
 
+/// What `list` lists.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ListKind {
+    /// Workflows (the default).
+    #[default]
+    #[value(alias = "workflow", alias = "wf")]
+    Workflows,
+    /// WorkflowTemplates, with their triggers, last run and next run.
+    #[value(alias = "template", alias = "workflowtemplates", alias = "kwft")]
+    Templates,
+}
+
 #[derive(Args, Debug)]
 pub struct ListArgs {
+    /// What to list.
+    #[arg(value_enum, default_value_t = ListKind::Workflows, hide_default_value = true)]
+    pub kind: ListKind,
+
     /// Label selector, such as `team=data,tier!=dev`.
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
 
-    /// List the workflows of every namespace.
+    /// List the workflows (or templates) of every namespace.
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
 

@@ -7,6 +7,8 @@ use kube::core::Status;
 
 /// The Workflow resource, as `kubectl auth can-i` spells it.
 pub const WORKFLOWS: &str = "workflows.kwf.dev";
+/// The resource of WorkflowTemplates, for messages.
+pub const WORKFLOW_TEMPLATES: &str = "workflowtemplates.kwf.dev";
 /// How to install the CRD, for the error that says it is missing: a command a krew user can run as it
 /// is (no checkout needed), kubectl's built-in kustomize reading the manifests of this very release.
 pub const INSTALL_CRD_HINT: &str = concat!(

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod kubeconfig;
 pub mod labels;
 pub mod manifests;
+pub mod object_arg;
 pub mod render;
 pub mod request_log;
 pub mod session;

@@ -7,12 +7,12 @@ use std::future::Future;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Resource};
-use kwf_api::Workflow;
+use kwf_api::{Workflow, WorkflowTemplate};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::cli::ConnectionFlags;
-use crate::errors::{Op, WORKFLOWS, explain, explain_watch};
+use crate::errors::{Op, WORKFLOW_TEMPLATES, WORKFLOWS, explain, explain_watch};
 use crate::kubeconfig::{self, Cluster};
 use crate::terminal::Terminal;
 
@@ -82,6 +82,37 @@ impl Session {
             wf.metadata.managed_fields = None;
         }
         Ok(workflows)
+    }
+
+    /// WorkflowTemplate `name` of `namespace`.
+    pub async fn get_template(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> anyhow::Result<WorkflowTemplate> {
+        let op = Op::new("get", WORKFLOW_TEMPLATES, Some(namespace)).named(name);
+        self.send(op, self.api::<WorkflowTemplate>(Some(namespace)).get(name))
+            .await
+    }
+
+    /// The templates of `namespace` (of all for `None`) that `selector` matches, without their
+    /// managed fields.
+    pub async fn list_templates(
+        &self,
+        namespace: Option<&str>,
+        selector: Option<&str>,
+    ) -> anyhow::Result<Vec<WorkflowTemplate>> {
+        let mut params = ListParams::default();
+        if let Some(selector) = selector {
+            params = params.labels(selector);
+        }
+        let op = Op::new("list", WORKFLOW_TEMPLATES, namespace);
+        let api = self.api::<WorkflowTemplate>(namespace);
+        let mut templates = self.send(op, api.list(&params)).await?.items;
+        for template in &mut templates {
+            template.metadata.managed_fields = None;
+        }
+        Ok(templates)
     }
 
     /// A JSON merge patch of workflow `name` in the session's namespace, as sent: the caller

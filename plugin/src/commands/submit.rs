@@ -11,14 +11,12 @@ use kube::api::PostParams;
 use kwf_api::{Workflow, WorkflowTemplate, instantiate};
 
 use crate::cli::{ConnectionFlags, DryRun, SubmitArgs, SubmitOutput};
-use crate::errors::{Op, WORKFLOWS};
+use crate::errors::{Op, WORKFLOW_TEMPLATES, WORKFLOWS};
+use crate::object_arg;
 use crate::render::{GraphFormat, object_ref};
 use crate::session::Session;
 use crate::terminal::Terminal;
 use crate::watch::follow;
-
-/// The resource of WorkflowTemplates, for messages.
-const WORKFLOW_TEMPLATES: &str = "workflowtemplates.kwf.dev";
 
 pub async fn execute(
     args: &SubmitArgs,
@@ -26,7 +24,7 @@ pub async fn execute(
     terminal: Terminal,
 ) -> anyhow::Result<()> {
     // Usage errors before the kubeconfig is read.
-    let template_name = parse_from(&args.from)?;
+    let template_name = object_arg::template_name("--from", &args.from)?;
     let params = parse_params(&args.params)?;
     let session = Session::connect(flags, terminal).await?;
     let namespace = session.namespace().to_owned();
@@ -95,18 +93,6 @@ fn print(
         Some(SubmitOutput::Json) => format!("{}\n", serde_json::to_string_pretty(run)?),
     };
     session.terminal.print(&text)
-}
-
-/// `template/NAME` (also `workflowtemplate/NAME`, `workflowtemplates/NAME`, `kwft/NAME`) -> NAME.
-fn parse_from(from: &str) -> anyhow::Result<&str> {
-    match from.split_once('/') {
-        Some(("template" | "workflowtemplate" | "workflowtemplates" | "kwft", name))
-            if !name.is_empty() && !name.contains('/') =>
-        {
-            Ok(name)
-        }
-        _ => bail!("--from {from:?}: expected template/NAME, the name of a WorkflowTemplate"),
-    }
 }
 
 /// `-p KEY=VALUE` flags as a map (the value may contain `=`; a key given twice is an error).
@@ -189,18 +175,6 @@ mod tests {
         );
         t.metadata.namespace = Some("dev".into());
         t
-    }
-
-    #[test]
-    fn from_takes_template_slash_name() {
-        assert_eq!(parse_from("template/ci").unwrap(), "ci");
-        assert_eq!(parse_from("kwft/ci").unwrap(), "ci");
-        for bad in ["ci", "template/", "workflow/ci", "template/a/b"] {
-            assert_eq!(
-                parse_from(bad).unwrap_err().to_string(),
-                format!("--from {bad:?}: expected template/NAME, the name of a WorkflowTemplate")
-            );
-        }
     }
 
     #[test]

@@ -53,14 +53,7 @@ pub(crate) fn render(
 ) -> Result<Listing, ExportError> {
     let text = match format {
         ListFormat::Table | ListFormat::Wide if wfs.is_empty() => {
-            let note = match namespace {
-                Some(ns) => format!("No resources found in {ns} namespace."),
-                None => "No resources found".to_owned(),
-            };
-            return Ok(Listing {
-                text: String::new(),
-                note: Some(note),
-            });
+            return Ok(no_resources(namespace));
         }
         ListFormat::Table => table(wfs, namespace.is_none(), false, style, now),
         ListFormat::Wide => table(wfs, namespace.is_none(), true, style, now),
@@ -82,6 +75,18 @@ pub(crate) fn render(
             .map_err(|e| ExportError::Yaml(e.to_string()))?,
     };
     Ok(Listing { text, note: None })
+}
+
+/// No text, and kubectl's note instead of an empty table.
+pub(crate) fn no_resources(namespace: Option<&str>) -> Listing {
+    let note = match namespace {
+        Some(ns) => format!("No resources found in {ns} namespace."),
+        None => "No resources found".to_owned(),
+    };
+    Listing {
+        text: String::new(),
+        note: Some(note),
+    }
 }
 
 /// `workflow.kwf.dev/NAME`, as kubectl names objects in `-o name` and in its messages.
@@ -146,14 +151,14 @@ fn message_cell(wf: &Workflow) -> String {
 /// The `List` kubectl prints for `-o json|yaml`, so the output can be applied or piped to jq.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct KubeList<'a> {
+pub(crate) struct KubeList<'a, T> {
     api_version: &'static str,
     kind: &'static str,
-    items: &'a [Workflow],
+    items: &'a [T],
 }
 
-impl<'a> KubeList<'a> {
-    fn new(items: &'a [Workflow]) -> Self {
+impl<'a, T: Serialize> KubeList<'a, T> {
+    pub(crate) fn new(items: &'a [T]) -> Self {
         KubeList {
             api_version: "v1",
             kind: "List",
@@ -168,7 +173,7 @@ mod tests {
 
     #[test]
     fn json_output_is_a_kubectl_list() {
-        let value = serde_json::to_value(KubeList::new(&[])).unwrap();
+        let value = serde_json::to_value(KubeList::<Workflow>::new(&[])).unwrap();
         assert_eq!(
             value,
             serde_json::json!({"apiVersion": "v1", "kind": "List", "items": []})

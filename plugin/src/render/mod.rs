@@ -13,6 +13,7 @@ mod list;
 mod logs;
 mod problems;
 mod table;
+mod template;
 mod text;
 mod time;
 mod tree;
@@ -25,13 +26,14 @@ pub(crate) mod fixtures;
 mod snapshot_tests;
 
 use k8s_openapi::api::events::v1::Event;
-use kwf_api::{ValidationErrors, Workflow};
+use kwf_api::{ValidationErrors, Workflow, WorkflowTemplate};
 
 pub use export::{GraphDocument, InstanceCounts, StepDocument};
 pub use failed_logs::{LogTail, TAIL_LINES};
 pub use first_run::{FirstRun, ObjectFormat, first_run};
 pub use list::{ExportError, ListFormat, Listing, object_ref};
 pub use logs::LogPrefixes;
+pub use template::{RECENT_RUNS, as_workflow as template_workflow, object_ref as template_ref};
 pub use width::visible_width;
 
 /// How to draw: ANSI colors or not, ASCII glyphs or unicode ones.
@@ -106,4 +108,27 @@ pub fn list(
 /// `SOURCE: error: step "b": ...`, where `source` names the file (and document index).
 pub fn problems(source: &str, errors: &ValidationErrors, style: Style) -> String {
     problems::render(source, errors, style)
+}
+
+/// `kubectl workflow list templates` in `format`, as [`list`] does for workflows; a template's
+/// TRIGGERS are the kinds it has (schedule, resource, items), NEXT RUN its next scheduled time.
+pub fn list_templates(
+    templates: &[WorkflowTemplate],
+    format: ListFormat,
+    namespace: Option<&str>,
+    style: Style,
+    now: jiff::Timestamp,
+) -> Result<Listing, ExportError> {
+    template::list(templates, format, namespace, style, now)
+}
+
+/// `kubectl workflow describe template/NAME`: metadata, parameters, triggers, steps and the
+/// template's runs (`runs`, any order; the newest [`RECENT_RUNS`] are shown).
+pub fn describe_template(
+    template: &WorkflowTemplate,
+    runs: &[Workflow],
+    style: Style,
+    now: jiff::Timestamp,
+) -> String {
+    template::describe(template, runs, style, now)
 }

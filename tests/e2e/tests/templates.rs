@@ -2,7 +2,8 @@
 //! plugin: a run that names a template is resolved once with its parameters, and a template
 //! edit made while it runs does not change it; `kubectl workflow submit` runs the edited
 //! template; a missing template and an undeclared parameter are one clear line; an
-//! every-minute schedule creates its run, named from the minute. Steps run as host processes.
+//! every-minute schedule creates its run, named from the minute; `list templates`, `describe
+//! template/NAME` and `graph template/NAME` show it. Steps run as host processes.
 
 use std::time::Duration;
 
@@ -168,6 +169,42 @@ async fn a_template_run_is_resolved_once_and_a_template_edit_does_not_change_it(
         r2.metadata.generation,
         Some(1),
         "submit writes the resolved spec at creation"
+    );
+
+    // The plugin's views of the template: its line in `list templates`, `describe` with its
+    // parameters and both runs, and its DAG.
+    let listed = run(&scene, &["list", "templates"]).await;
+    listed.expect_code(0);
+    let line = listed
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("greet "))
+        .unwrap_or_else(|| panic!("no line for greet: {listed}"));
+    assert!(line.contains(" 2 "), "two steps: {line}");
+    let described = run(&scene, &["describe", "template/greet"]).await;
+    described.expect_code(0);
+    for expected in [
+        "word (default \"hello\")",
+        "run (default \"default\"): file suffix",
+        "  r1 ",
+        &created,
+    ] {
+        assert!(
+            described.stdout.contains(expected),
+            "{expected:?} in {described}"
+        );
+    }
+    let graph = run(&scene, &["graph", "template/greet"]).await;
+    graph.expect_code(0);
+    assert!(
+        graph.stdout.contains("wait") && graph.stdout.contains("say"),
+        "{graph}"
+    );
+    let unknown = run(&scene, &["describe", "template/nope"]).await;
+    unknown.expect_code(1);
+    assert!(
+        unknown.error_line().contains("\"nope\" not found"),
+        "{unknown}"
     );
 
     // Bad input: one line each.

@@ -1,0 +1,531 @@
+//! WorkflowTemplates for people: `list templates` (one line per template: its triggers, last
+//! and next run), `describe template/NAME` (parameters, triggers, steps, the recent runs) and
+//! the Workflow that `graph template/NAME` draws (the template's DAG, every step Pending).
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kwf_api::workflow_template::{ConcurrencyPolicy, LABEL_TRIGGER, Schedule};
+use kwf_api::{Dag, Workflow, WorkflowTemplate};
+
+use super::fields::{self, Field};
+use super::list::{ExportError, KubeList, ListFormat, Listing, no_resources};
+use super::table::Table;
+use super::text::{NONE, Painter, clean};
+use super::workflow_view::WorkflowView;
+use super::{Style, time};
+
+/// How many of a template's runs `describe` lists, newest first.
+pub const RECENT_RUNS: usize = 10;
+
+/// `workflowtemplate.kwf.dev/NAME`, as kubectl names objects in `-o name`.
+pub fn object_ref(name: &str) -> String {
+    format!("workflowtemplate.kwf.dev/{name}")
+}
+
+/// `kubectl workflow list templates` in `format`.
+pub(crate) fn list(
+    templates: &[WorkflowTemplate],
+    format: ListFormat,
+    namespace: Option<&str>,
+    style: Style,
+    now: Timestamp,
+) -> Result<Listing, ExportError> {
+    let text = match format {
+        ListFormat::Table | ListFormat::Wide if templates.is_empty() => {
+            return Ok(no_resources(namespace));
+        }
+        ListFormat::Table => table(templates, namespace.is_none(), false, style, now),
+        ListFormat::Wide => table(templates, namespace.is_none(), true, style, now),
+        ListFormat::Name => templates
+            .iter()
+            .map(|t| format!("{}\n", object_ref(name(t))))
+            .collect(),
+        ListFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&KubeList::new(templates))?;
+            text.push('\n');
+            text
+        }
+        ListFormat::Yaml => serde_saphyr::to_string(&KubeList::new(templates))
+            .map_err(|e| ExportError::Yaml(e.to_string()))?,
+    };
+    Ok(Listing { text, note: None })
+}
+
+fn name(template: &WorkflowTemplate) -> &str {
+    template.metadata.name.as_deref().unwrap_or_default()
+}
+
+fn table(
+    templates: &[WorkflowTemplate],
+    all_namespaces: bool,
+    wide: bool,
+    style: Style,
+    now: Timestamp,
+) -> String {
+    let painter = Painter::new(style);
+    let mut table = Table::new();
+    let mut header = vec!["NAME", "STEPS", "TRIGGERS", "LAST RUN", "NEXT RUN", "AGE"];
+    if all_namespaces {
+        header.insert(0, "NAMESPACE");
+    }
+    if wide {
+        header.push("MESSAGE");
+    }
+    table.row(header.into_iter().map(String::from).collect());
+    for template in templates {
+        let status = template.status.as_ref();
+        let triggers = triggers(template);
+        let mut row = vec![
+            clean(name(template)).into_owned(),
+            template.spec.workflow_spec.containers.len().to_string(),
+            if triggers.is_empty() {
+                NONE.to_owned()
+            } else {
+                triggers
+                    .iter()
+                    .map(|t| t.kind)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+            status
+                .and_then(|s| s.last_run.as_deref())
+                .map_or_else(|| NONE.to_owned(), |r| clean(r).into_owned()),
+            next_run(template, now),
+            template.metadata.creation_timestamp.as_ref().map_or_else(
+                || "<unknown>".into(),
+                |t| time::age(time::seconds_between(t.0, now)),
+            ),
+        ];
+        if all_namespaces {
+            let namespace = template.metadata.namespace.as_deref().unwrap_or(NONE);
+            row.insert(0, clean(namespace).into_owned());
+        }
+        if wide {
+            let message = status
+                .and_then(|s| s.message.as_deref())
+                .unwrap_or_default();
+            let message = clean(message)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            row.push(if message.is_empty() {
+                message
+            } else {
+                painter.paint(&message, owo_colors::Style::new().yellow())
+            });
+        }
+        table.row(row);
+    }
+    table.render("")
+}
+
+/// `in 4m` for the next scheduled time, `suspended` for a suspended schedule, `-` without one.
+fn next_run(template: &WorkflowTemplate, now: Timestamp) -> String {
+    let Some(schedule) = &template.spec.schedule else {
+        return NONE.to_owned();
+    };
+    if schedule.suspend {
+        return "suspended".to_owned();
+    }
+    match template
+        .status
+        .as_ref()
+        .and_then(|s| s.next_schedule_time.as_ref())
+    {
+        Some(next) => {
+            let seconds = time::seconds_between(now, next.0);
+            if seconds <= 0 {
+                "due".to_owned()
+            } else {
+                format!("in {}", time::age(seconds))
+            }
+        }
+        None => NONE.to_owned(),
+    }
+}
+
+/// One trigger of a template: its kind word (for the list) and its line (for describe).
+struct Trigger {
+    kind: &'static str,
+    line: String,
+}
+
+/// The template's triggers, in the order of its spec.
+fn triggers(template: &WorkflowTemplate) -> Vec<Trigger> {
+    let mut triggers = Vec::new();
+    if let Some(schedule) = &template.spec.schedule {
+        triggers.push(Trigger {
+            kind: "schedule",
+            line: schedule_line(schedule),
+        });
+    }
+    triggers
+}
+
+/// `schedule "*/5 * * * *" in Europe/Paris, Forbid, suspended`.
+fn schedule_line(schedule: &Schedule) -> String {
+    let mut line = format!(
+        "schedule {:?} in {}",
+        clean(&schedule.cron),
+        clean(schedule.time_zone.as_deref().unwrap_or("UTC"))
+    );
+    match schedule.concurrency_policy {
+        ConcurrencyPolicy::Allow => {}
+        ConcurrencyPolicy::Forbid => line.push_str(", Forbid"),
+        ConcurrencyPolicy::Replace => line.push_str(", Replace"),
+    }
+    if let Some(deadline) = schedule.starting_deadline_seconds {
+        line.push_str(&format!(", starting deadline {deadline}s"));
+    }
+    if schedule.suspend {
+        line.push_str(", suspended");
+    }
+    line
+}
+
+/// `kubectl workflow describe template/NAME`: metadata, parameters, triggers, the steps in
+/// dependency order, then `runs` (the template's Workflows) newest first.
+pub(crate) fn describe(
+    template: &WorkflowTemplate,
+    runs: &[Workflow],
+    style: Style,
+    now: Timestamp,
+) -> String {
+    let painter = Painter::new(style);
+    let meta = &template.metadata;
+    let status = template.status.as_ref();
+    let pairs = |map: Option<&std::collections::BTreeMap<String, String>>| -> Vec<String> {
+        map.into_iter()
+            .flatten()
+            .filter(|(k, _)| *k != "kubectl.kubernetes.io/last-applied-configuration")
+            .map(|(k, v)| clean(&format!("{k}={v}")).into_owned())
+            .collect()
+    };
+    let parameters = template
+        .spec
+        .parameters
+        .iter()
+        .map(|p| {
+            let mut line = clean(&p.name).into_owned();
+            match &p.default {
+                Some(default) => line.push_str(&format!(" (default {:?})", clean(default))),
+                None => line.push_str(" (required)"),
+            }
+            if let Some(description) = &p.description {
+                line.push_str(&format!(": {}", clean(description)));
+            }
+            line
+        })
+        .collect();
+    let triggers = triggers(template).into_iter().map(|t| t.line).collect();
+    let mut list = vec![
+        Field::new("Name", clean(meta.name.as_deref().unwrap_or_default())),
+        Field::new(
+            "Namespace",
+            clean(meta.namespace.as_deref().unwrap_or(NONE)),
+        ),
+        Field::lines("Labels", pairs(meta.labels.as_ref())),
+        Field::lines("Annotations", pairs(meta.annotations.as_ref())),
+        Field::new("Created", time::when(meta.creation_timestamp.as_ref(), now)),
+        Field::lines("Parameters", parameters),
+        Field::lines("Triggers", triggers),
+    ];
+    if template.spec.schedule.is_some() {
+        list.push(Field::new(
+            "Last Schedule",
+            time::when(status.and_then(|s| s.last_schedule_time.as_ref()), now),
+        ));
+        list.push(Field::new("Next Run", next_run(template, now)));
+    }
+    list.push(Field::new(
+        "Last Run",
+        clean(status.and_then(|s| s.last_run.as_deref()).unwrap_or(NONE)),
+    ));
+    let message = status.and_then(|s| s.message.as_deref()).unwrap_or(NONE);
+    list.push(Field::new(
+        "Message",
+        if message == NONE {
+            message.to_owned()
+        } else {
+            painter.paint(&clean(message), owo_colors::Style::new().yellow())
+        },
+    ));
+    let mut out = fields::render(&list);
+    out.push_str(&steps(template));
+    out.push_str(&runs_section(runs, painter, now));
+    out
+}
+
+/// The steps table, in dependency order: NAME, DEPENDS ON, IMAGE.
+fn steps(template: &WorkflowTemplate) -> String {
+    let spec = &template.spec.workflow_spec;
+    let mut table = Table::new();
+    table.row(["NAME", "DEPENDS ON", "IMAGE"].map(String::from).to_vec());
+    // An invalid DAG (admission normally refuses one) is shown in spec order.
+    let order: Vec<usize> = match Dag::build(spec) {
+        Ok(dag) => dag.topological_order().to_vec(),
+        Err(_) => (0..spec.containers.len()).collect(),
+    };
+    for i in order {
+        let step = &spec.containers[i];
+        let depends = if step.depends_on.is_empty() {
+            NONE.to_owned()
+        } else {
+            clean(&step.depends_on.join(",")).into_owned()
+        };
+        let image = step
+            .image
+            .as_deref()
+            .map(|i| clean(i).into_owned())
+            .or_else(|| {
+                step.job_template_ref
+                    .as_ref()
+                    .map(|r| format!("jobTemplateRef {}", clean(&r.name)))
+            })
+            .unwrap_or_else(|| NONE.to_owned());
+        table.row(vec![clean(&step.step_name).into_owned(), depends, image]);
+    }
+    format!("Steps:\n{}", table.render("  "))
+}
+
+/// The template's runs, newest first, at most [`RECENT_RUNS`]; the count of older ones after.
+fn runs_section(runs: &[Workflow], painter: Painter, now: Timestamp) -> String {
+    if runs.is_empty() {
+        return "Runs:  <none>\n".into();
+    }
+    let mut sorted: Vec<&Workflow> = runs.iter().collect();
+    sorted.sort_by(|a, b| {
+        let created = |w: &Workflow| w.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        created(b)
+            .cmp(&created(a))
+            .then_with(|| b.metadata.name.cmp(&a.metadata.name))
+    });
+    let mut table = Table::new();
+    table.row(
+        ["NAME", "PHASE", "TRIGGER", "PROGRESS", "AGE"]
+            .map(String::from)
+            .to_vec(),
+    );
+    for run in sorted.iter().take(RECENT_RUNS) {
+        let view = WorkflowView::new(run, now);
+        let look = view.look();
+        let trigger = run
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_TRIGGER))
+            .map_or("submit", String::as_str);
+        table.row(vec![
+            clean(view.name()).into_owned(),
+            painter.paint(look.word, look.ansi),
+            clean(trigger).into_owned(),
+            view.progress_text(),
+            run.metadata.creation_timestamp.as_ref().map_or_else(
+                || "<unknown>".into(),
+                |t| time::age(time::seconds_between(t.0, now)),
+            ),
+        ]);
+    }
+    let mut out = format!("Runs:\n{}", table.render("  "));
+    if sorted.len() > RECENT_RUNS {
+        out.push_str(&format!(
+            "  ... and {} older (kubectl workflow list -l kwf.dev/template={})\n",
+            sorted.len() - RECENT_RUNS,
+            clean(
+                sorted[0]
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(kwf_api::workflow_template::LABEL_TEMPLATE))
+                    .map_or("", String::as_str)
+            )
+        ));
+    }
+    out
+}
+
+/// The Workflow `graph template/NAME` draws: the template's name and spec, no status, so
+/// every step is Pending and `{{params.NAME}}` shows as written.
+pub fn as_workflow(template: &WorkflowTemplate) -> Workflow {
+    Workflow {
+        metadata: ObjectMeta {
+            name: template.metadata.name.clone(),
+            namespace: template.metadata.namespace.clone(),
+            creation_timestamp: template.metadata.creation_timestamp.clone(),
+            ..ObjectMeta::default()
+        },
+        spec: template.spec.workflow_spec.clone(),
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use insta::assert_snapshot;
+    use kwf_api::fixtures::{WorkflowFixture, time, workflow};
+    use kwf_api::workflow_template::{
+        LABEL_TEMPLATE, Parameter, TRIGGER_SCHEDULE, WorkflowTemplateSpec, WorkflowTemplateStatus,
+    };
+    use kwf_api::{StepPhase, WorkflowPhase};
+
+    use super::*;
+    use crate::render::fixtures::now;
+
+    const PLAIN: Style = Style {
+        color: false,
+        ascii: false,
+    };
+
+    /// A nightly template of three steps with two parameters, scheduled in Paris.
+    fn nightly() -> WorkflowTemplate {
+        let wf = workflow(
+            "nightly",
+            &[
+                ("fetch", &[]),
+                ("build", &["fetch"]),
+                ("report", &["build"]),
+            ],
+        );
+        let mut template = WorkflowTemplate::new(
+            "nightly",
+            WorkflowTemplateSpec {
+                parameters: vec![
+                    Parameter {
+                        name: "branch".into(),
+                        default: Some("main".into()),
+                        description: Some("what to build".into()),
+                    },
+                    Parameter {
+                        name: "target".into(),
+                        default: None,
+                        description: None,
+                    },
+                ],
+                workflow_metadata: None,
+                workflow_spec: wf.spec,
+                schedule: Some(Schedule {
+                    cron: "0 2 * * *".into(),
+                    time_zone: Some("Europe/Paris".into()),
+                    concurrency_policy: ConcurrencyPolicy::Forbid,
+                    ..Schedule::default()
+                }),
+            },
+        );
+        template.metadata.namespace = Some("ci".into());
+        template.metadata.creation_timestamp = Some(time(0));
+        template.status = Some(WorkflowTemplateStatus {
+            last_schedule_time: Some(time(-3600)),
+            next_schedule_time: Some(time(600 + 3 * 3600)),
+            last_run: Some("nightly-29000000".into()),
+            ..WorkflowTemplateStatus::default()
+        });
+        template
+    }
+
+    /// A run of `nightly` created `created` seconds after the template, by `trigger`.
+    fn run(name: &str, created: i64, trigger: Option<&str>, phase: WorkflowPhase) -> Workflow {
+        let mut wf = workflow(
+            name,
+            &[
+                ("fetch", &[]),
+                ("build", &["fetch"]),
+                ("report", &["build"]),
+            ],
+        )
+        .with_label(LABEL_TEMPLATE, "nightly");
+        if let Some(trigger) = trigger {
+            wf = wf.with_label(LABEL_TRIGGER, trigger);
+        }
+        wf.metadata.creation_timestamp = Some(time(created));
+        let steps = if phase == WorkflowPhase::Completed {
+            ["fetch", "build", "report"]
+                .iter()
+                .map(|s| kwf_api::fixtures::step_status(&wf, s, StepPhase::Succeeded))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        wf.with_status(phase, None, steps)
+    }
+
+    #[test]
+    fn describe_shows_parameters_triggers_steps_and_runs_newest_first() {
+        let runs = [
+            run(
+                "nightly-1",
+                60,
+                Some(TRIGGER_SCHEDULE),
+                WorkflowPhase::Completed,
+            ),
+            run("nightly-manual", 300, None, WorkflowPhase::Started),
+        ];
+        assert_snapshot!(describe(&nightly(), &runs, PLAIN, now()));
+    }
+
+    #[test]
+    fn describe_says_when_there_are_more_runs_than_shown() {
+        let runs: Vec<Workflow> = (0..RECENT_RUNS as i64 + 2)
+            .map(|i| run(&format!("nightly-{i}"), i, None, WorkflowPhase::Completed))
+            .collect();
+        let text = describe(&nightly(), &runs, PLAIN, now());
+        assert!(text.contains("nightly-11"), "{text}");
+        assert!(!text.contains("nightly-0 "), "{text}");
+        assert!(
+            text.contains("... and 2 older (kubectl workflow list -l kwf.dev/template=nightly)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_list_shows_triggers_last_and_next_run() {
+        let mut plain = nightly();
+        plain.metadata.name = Some("adhoc".into());
+        plain.spec.schedule = None;
+        plain.status = None;
+        let listing = list(&[nightly(), plain], ListFormat::Wide, None, PLAIN, now()).unwrap();
+        assert_snapshot!(listing.text);
+    }
+
+    #[test]
+    fn an_empty_list_is_kubectl_s_note_and_names_are_object_refs() {
+        let empty = list(&[], ListFormat::Table, Some("ci"), PLAIN, now()).unwrap();
+        assert_eq!(
+            empty.note.as_deref(),
+            Some("No resources found in ci namespace.")
+        );
+        assert_eq!(empty.text, "");
+        let names = list(&[nightly()], ListFormat::Name, Some("ci"), PLAIN, now()).unwrap();
+        assert_eq!(names.text, "workflowtemplate.kwf.dev/nightly\n");
+        let json = list(&[nightly()], ListFormat::Json, Some("ci"), PLAIN, now()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json.text).unwrap();
+        assert_eq!(value["kind"], "List");
+        assert_eq!(value["items"][0]["kind"], "WorkflowTemplate");
+    }
+
+    #[test]
+    fn a_suspended_schedule_and_a_passed_time_read_as_words() {
+        let mut template = nightly();
+        let mut at_now = template.status.clone().unwrap();
+        at_now.next_schedule_time = Some(time(500));
+        template.status = Some(at_now);
+        assert_eq!(next_run(&template, now()), "due");
+        template.spec.schedule.as_mut().unwrap().suspend = true;
+        assert_eq!(next_run(&template, now()), "suspended");
+        assert_eq!(
+            schedule_line(template.spec.schedule.as_ref().unwrap()),
+            "schedule \"0 2 * * *\" in Europe/Paris, Forbid, suspended"
+        );
+    }
+
+    #[test]
+    fn graph_draws_the_template_s_steps_pending() {
+        let wf = as_workflow(&nightly());
+        assert_eq!(wf.metadata.name.as_deref(), Some("nightly"));
+        assert!(wf.status.is_none());
+        let text = crate::render::graph(&wf, crate::render::GraphFormat::Tree, PLAIN, now());
+        for step in ["fetch", "build", "report"] {
+            assert!(text.contains(step), "{text}");
+        }
+        assert!(text.contains("Pending"), "{text}");
+    }
+}
