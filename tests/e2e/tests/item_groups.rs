@@ -315,7 +315,7 @@ async fn a_finished_run_is_deleted_after_its_ttl_and_the_item_status_stays() {
     assert_eq!(x.last_success.as_ref().map(|t| t.0), Some(at));
     assert_eq!(x.runs, 1);
     assert!(
-        status.next_schedule_time.is_some_and(|t| t.0 > at),
+        status.next_schedule_time.as_ref().is_some_and(|t| t.0 > at),
         "{status:?}"
     );
 }
