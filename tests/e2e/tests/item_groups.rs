@@ -319,3 +319,53 @@ async fn a_finished_run_is_deleted_after_its_ttl_and_the_item_status_stays() {
         "{status:?}"
     );
 }
+
+/// The API server's message of a rejected create.
+fn rejection<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> String {
+    match result {
+        Err(kube::Error::Api(status)) => status.message,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn admission_refuses_an_undeclared_item_parameter_duplicate_items_and_bad_limits() {
+    let scene = Scene::new("items-admit").await;
+    let templates = scene.api::<WorkflowTemplate>();
+    let post = PostParams::default();
+
+    let mut undeclared = group_template("undeclared", &["a"], "");
+    undeclared.spec.parameters.clear();
+    let message = rejection(templates.create(&post, &undeclared).await);
+    assert!(
+        message
+            .contains("itemGroup.parameter names no declared parameter: add it to spec.parameters"),
+        "{message}"
+    );
+    let message = rejection(
+        templates
+            .create(&post, &group_template("twice", &["a", "a"], ""))
+            .await,
+    );
+    assert!(message.contains("Duplicate value"), "{message}");
+    let mut none = group_template("none", &["a"], "  ttlSecondsAfterFinished: -1\n");
+    if let Some(g) = none.spec.item_group.as_mut() {
+        g.concurrency = 0;
+    }
+    let message = rejection(templates.create(&post, &none).await);
+    assert!(message.contains("concurrency"), "{message}");
+    assert!(message.contains("ttlSecondsAfterFinished"), "{message}");
+    let message = rejection(
+        templates
+            .create(
+                &post,
+                &group_template("many", &["a"], "  failedRunsHistoryLimit: 1001\n"),
+            )
+            .await,
+    );
+    assert!(message.contains("failedRunsHistoryLimit"), "{message}");
+    templates
+        .create(&post, &group_template("fine", &["a", "b"], ""))
+        .await
+        .expect("a valid item group is admitted");
+}
