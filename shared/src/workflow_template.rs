@@ -696,6 +696,22 @@ mod tests {
     }
 
     #[test]
+    fn the_item_group_example_is_valid_and_instantiates_per_item() {
+        let t: WorkflowTemplate =
+            serde_saphyr::from_str(include_str!("../../examples/item-group.yaml")).unwrap();
+        validate_template(&t).unwrap();
+        let group = t.spec.item_group.as_ref().unwrap();
+        assert_eq!(group.items, ["home", "etc", "srv"]);
+        let run = instantiate(&t, &given(&[("item", "etc")])).unwrap();
+        assert_eq!(
+            run.spec.containers[0].env.as_deref().unwrap()[0]
+                .value
+                .as_deref(),
+            Some("etc")
+        );
+    }
+
+    #[test]
     fn validate_template_reports_the_specs_own_problems() {
         let mut t = template();
         t.spec.workflow_spec.containers[1].depends_on = vec!["missing".into()];
