@@ -4,6 +4,7 @@
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kwf_api::item_group::ItemGroup;
 use kwf_api::workflow_template::{ConcurrencyPolicy, LABEL_TRIGGER, Schedule};
 use kwf_api::{Dag, Workflow, WorkflowTemplate};
 
@@ -121,10 +122,15 @@ fn table(
 
 /// `in 4m` for the next scheduled time, `suspended` for a suspended schedule, `-` without one.
 fn next_run(template: &WorkflowTemplate, now: Timestamp) -> String {
-    let Some(schedule) = &template.spec.schedule else {
+    let spec = &template.spec;
+    // The status's next time is the earlier of the schedule's and the item group's.
+    let suspended = |s: Option<bool>| s.unwrap_or(true);
+    let schedule_off = suspended(spec.schedule.as_ref().map(|s| s.suspend));
+    let items_off = suspended(spec.item_group.as_ref().map(|g| g.suspend));
+    if spec.schedule.is_none() && spec.item_group.is_none() {
         return NONE.to_owned();
-    };
-    if schedule.suspend {
+    }
+    if schedule_off && items_off {
         return "suspended".to_owned();
     }
     match template
@@ -159,7 +165,67 @@ fn triggers(template: &WorkflowTemplate) -> Vec<Trigger> {
             line: schedule_line(schedule),
         });
     }
+    if let Some(group) = &template.spec.item_group {
+        triggers.push(Trigger {
+            kind: "items",
+            line: item_group_line(group),
+        });
+    }
     triggers
+}
+
+/// `items a, bad, c (3) as {{params.item}}, each every 5m, cool-off 1m, 1 at a time`.
+fn item_group_line(group: &ItemGroup) -> String {
+    const SHOWN: usize = 5;
+    let mut names: Vec<String> = group
+        .items
+        .iter()
+        .take(SHOWN)
+        .map(|i| clean(i).into_owned())
+        .collect();
+    if group.items.len() > SHOWN {
+        names.push("...".to_owned());
+    }
+    let mut line = format!(
+        "items {} ({}) as {{{{params.{}}}}}, each every {}",
+        names.join(", "),
+        group.items.len(),
+        clean(&group.parameter),
+        clean(&group.frequency)
+    );
+    if let Some(cool_off) = &group.failure_cool_off {
+        line.push_str(&format!(", cool-off {}", clean(cool_off)));
+    }
+    line.push_str(&format!(", {} at a time", group.concurrency));
+    if group.suspend {
+        line.push_str(", suspended");
+    }
+    line
+}
+
+/// `keep 3 succeeded and 1 failed runs, each deleted 1h after it finished`, or `keep all runs`.
+fn history_line(template: &WorkflowTemplate) -> String {
+    let spec = &template.spec;
+    let kept = |limit: Option<u32>, what: &str| limit.map(|n| format!("{n} {what}"));
+    let limits: Vec<String> = [
+        kept(spec.successful_runs_history_limit, "succeeded"),
+        kept(spec.failed_runs_history_limit, "failed"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut line = if limits.is_empty() {
+        "keep all runs".to_owned()
+    } else {
+        format!("keep the newest {} runs", limits.join(" and "))
+    };
+    if let Some(ttl) = spec.ttl_seconds_after_finished {
+        line.push_str(&format!(
+            ", each deleted {} after it finished",
+            time::compact(ttl)
+        ));
+    }
+    line
 }
 
 /// `schedule "*/5 * * * *" in Europe/Paris, Forbid, suspended`.
@@ -235,8 +301,11 @@ pub(crate) fn describe(
             "Last Schedule",
             time::when(status.and_then(|s| s.last_schedule_time.as_ref()), now),
         ));
+    }
+    if template.spec.schedule.is_some() || template.spec.item_group.is_some() {
         list.push(Field::new("Next Run", next_run(template, now)));
     }
+    list.push(Field::new("History", history_line(template)));
     list.push(Field::new(
         "Last Run",
         clean(status.and_then(|s| s.last_run.as_deref()).unwrap_or(NONE)),
@@ -252,6 +321,7 @@ pub(crate) fn describe(
     ));
     let mut out = fields::render(&list);
     out.push_str(&steps(template));
+    out.push_str(&items_section(template, now));
     out.push_str(&runs_section(runs, painter, now));
     out
 }
@@ -286,6 +356,52 @@ fn steps(template: &WorkflowTemplate) -> String {
         table.row(vec![clean(&step.step_name).into_owned(), depends, image]);
     }
     format!("Steps:\n{}", table.render("  "))
+}
+
+/// The item group's items as the status tracks them (oaat's view): last success, last
+/// failure, failures since the last success and the run in flight. No section without a group.
+fn items_section(template: &WorkflowTemplate, now: Timestamp) -> String {
+    let Some(group) = &template.spec.item_group else {
+        return String::new();
+    };
+    let tracked = template
+        .status
+        .as_ref()
+        .map(|s| s.items.as_slice())
+        .unwrap_or_default();
+    let mut table = Table::new();
+    table.row(
+        [
+            "ITEM",
+            "LAST SUCCESS",
+            "LAST FAILURE",
+            "FAILURES",
+            "CURRENT RUN",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    // In the group's order; an item without status has never run.
+    for item in &group.items {
+        let status = tracked.iter().find(|s| &s.name == item);
+        table.row(vec![
+            clean(item).into_owned(),
+            time::ago(status.and_then(|s| s.last_success.as_ref()), now),
+            time::ago(status.and_then(|s| s.last_failure.as_ref()), now),
+            status.map_or(0, |s| s.failures_since_success).to_string(),
+            clean(
+                status
+                    .and_then(|s| s.current_run.as_deref())
+                    .unwrap_or(NONE),
+            )
+            .into_owned(),
+        ]);
+    }
+    format!(
+        "Items:
+{}",
+        table.render("  ")
+    )
 }
 
 /// The template's runs, newest first, at most [`RECENT_RUNS`]; the count of older ones after.
@@ -363,6 +479,7 @@ pub fn as_workflow(template: &WorkflowTemplate) -> Workflow {
 mod tests {
     use insta::assert_snapshot;
     use kwf_api::fixtures::{WorkflowFixture, time, workflow};
+    use kwf_api::item_group::ItemStatus;
     use kwf_api::workflow_template::{
         LABEL_TEMPLATE, Parameter, TRIGGER_SCHEDULE, WorkflowTemplateSpec, WorkflowTemplateStatus,
     };
@@ -409,6 +526,7 @@ mod tests {
                     concurrency_policy: ConcurrencyPolicy::Forbid,
                     ..Schedule::default()
                 }),
+                ..WorkflowTemplateSpec::default()
             },
         );
         template.metadata.namespace = Some("ci".into());
@@ -515,6 +633,48 @@ mod tests {
             schedule_line(template.spec.schedule.as_ref().unwrap()),
             "schedule \"0 2 * * *\" in Europe/Paris, Forbid, suspended"
         );
+    }
+
+    /// An oaat group of three items, one failing, and kept history.
+    fn group() -> WorkflowTemplate {
+        let mut template = nightly();
+        template.metadata.name = Some("sweep".into());
+        template.spec.schedule = None;
+        template.spec.item_group = Some(ItemGroup {
+            items: vec!["a".into(), "bad".into(), "c".into()],
+            parameter: "target".into(),
+            frequency: "5m".into(),
+            failure_cool_off: Some("1m".into()),
+            concurrency: 1,
+            suspend: false,
+        });
+        template.spec.successful_runs_history_limit = Some(3);
+        template.spec.failed_runs_history_limit = Some(1);
+        template.spec.ttl_seconds_after_finished = Some(3600);
+        let status = template.status.as_mut().unwrap();
+        status.last_schedule_time = None;
+        status.items = vec![
+            ItemStatus {
+                name: "a".into(),
+                last_success: Some(time(120)),
+                ..ItemStatus::default()
+            },
+            ItemStatus {
+                name: "bad".into(),
+                last_failure: Some(time(540)),
+                failures_since_success: 2,
+                current_run: Some("sweep-1a2b3c4d-3".into()),
+                ..ItemStatus::default()
+            },
+        ];
+        template
+    }
+
+    #[test]
+    fn describe_shows_the_item_group_its_items_and_the_history_kept() {
+        assert_snapshot!(describe(&group(), &[], PLAIN, now()));
+        let listing = list(&[group()], ListFormat::Table, Some("ci"), PLAIN, now()).unwrap();
+        assert!(listing.text.contains(" items "), "{}", listing.text);
     }
 
     #[test]
