@@ -246,6 +246,12 @@ async fn write_status(
         next_schedule_time: decision.next_schedule_time.map(Time),
         last_run,
         message: problem,
+        // Written by the resource trigger reconciler: kept as it is.
+        resource_triggers: template
+            .status
+            .as_ref()
+            .map(|s| s.resource_triggers.clone())
+            .unwrap_or_default(),
     };
     if template.status.as_ref() == Some(&status) {
         return Ok(());

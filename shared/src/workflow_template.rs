@@ -78,6 +78,11 @@ pub struct WorkflowTemplateSpec {
     /// Runs on a cron schedule, with CronJob's fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
+    /// Runs when objects of a chosen kind are created, updated or deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = crate::resource_trigger::MAX_TRIGGERS))]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["name".into()]))]
+    pub resource_triggers: Vec<crate::resource_trigger::ResourceTrigger>,
 }
 
 /// One declared parameter.
@@ -170,6 +175,9 @@ pub struct WorkflowTemplateStatus {
     /// A problem of the schedule (invalid expression, unknown zone, bad parameters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What each resource trigger watches and last counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_triggers: Vec<crate::resource_trigger::ResourceTriggerStatus>,
 }
 
 /// A run's spec, labels and annotations, made from a template and parameter values.
@@ -349,7 +357,8 @@ fn is_label_value(value: &str) -> bool {
 
 /// Every problem of a template that shows without running it: parameter names (valid,
 /// unique), references to undeclared parameters, the workflow spec's own problems (with the
-/// defaults filled in), and the schedule's expression, zone and parameters.
+/// defaults filled in), the schedule's expression, zone and parameters, and the resource
+/// triggers' offline problems.
 pub fn validate_template(template: &WorkflowTemplate) -> Result<(), TemplateError> {
     let spec = &template.spec;
     let mut problems = Vec::new();
@@ -409,6 +418,10 @@ pub fn validate_template(template: &WorkflowTemplate) -> Result<(), TemplateErro
     if let Some(schedule) = &spec.schedule {
         problems.extend(schedule_problems(schedule, &spec.parameters));
     }
+    problems.extend(crate::resource_trigger::trigger_problems(
+        &spec.resource_triggers,
+        &spec.parameters,
+    ));
     if problems.is_empty() {
         Ok(())
     } else {
@@ -496,6 +509,7 @@ mod tests {
                     ..Default::default()
                 },
                 schedule: None,
+                resource_triggers: Vec::new(),
             },
         );
         t.metadata.namespace = Some("ns".to_owned());

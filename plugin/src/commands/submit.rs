@@ -185,6 +185,7 @@ mod tests {
                     ..Default::default()
                 },
                 schedule: None,
+                resource_triggers: Vec::new(),
             },
         );
         t.metadata.namespace = Some("dev".into());
