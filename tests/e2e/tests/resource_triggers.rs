@@ -4,13 +4,21 @@
 //! for a restart; a change made while the controller was down counts once after it. A trigger on a
 //! kind the API server does not serve, and one on a kind the template's service account may not
 //! watch (the SubjectAccessReview), each say so in one line in the template's status. Steps run as
-//! host processes on the process kubelet.
+//! host processes on the process kubelet. Run as its ServiceAccount with the deployment's RBAC,
+//! the controller cannot watch ConfigMaps until the `trigger-read` component is applied.
+
+mod install_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use install_support::{
+    apply_deploy_manifests, kubectl, run_ok, service_account_kubeconfig, start_as_service_account,
+    workspace_dir,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -436,4 +444,93 @@ async fn a_trigger_with_both_a_name_and_a_selector_is_refused_at_admission() {
         "{said}"
     );
     assert!(!said.contains('\n'), "{said}");
+}
+
+fn cluster_roles(scene: &Scene) -> kube::Api<ClusterRole> {
+    kube::Api::all(scene.client.clone())
+}
+
+fn cluster_roles_bindings(scene: &Scene) -> kube::Api<ClusterRoleBinding> {
+    kube::Api::all(scene.client.clone())
+}
+
+/// The ClusterRole and binding of the component controller/deploy/components/trigger-read.
+const TRIGGER_READ: &str = "kwf-workflow-controller-trigger-read";
+
+#[tokio::test]
+async fn the_deployments_controller_reads_a_kind_only_once_the_component_allows_it() {
+    let scene = Scene::new("trig-rbac").await;
+    let env = scene.env;
+    apply_deploy_manifests(env);
+    // A component applied by an earlier run of this test is taken away again.
+    let _ = cluster_roles_bindings(&scene)
+        .delete(TRIGGER_READ, &DeleteParams::default())
+        .await;
+    let _ = cluster_roles(&scene)
+        .delete(TRIGGER_READ, &DeleteParams::default())
+        .await;
+    grant_reads(&scene).await;
+    let kubeconfig = service_account_kubeconfig(&scene).await;
+    let _controller = start_as_service_account(&scene, &kubeconfig).await;
+    let mut only_config = template();
+    only_config.spec.resource_triggers.truncate(1);
+    scene
+        .api::<WorkflowTemplate>()
+        .create(&PostParams::default(), &only_config)
+        .await
+        .expect("create the template");
+
+    // The template's account may, the controller may not: the message says where to allow it.
+    let status = wait_status(&scene, "a message", |s| {
+        s.first().is_some_and(|t| t.message.is_some())
+    })
+    .await;
+    let message = status[0].message.as_deref().unwrap_or_default();
+    assert!(
+        message.starts_with(&format!(
+            "resourceTriggers \"config\": the controller may not watch configmaps in namespace {}: allow the kind in the trigger-read component (controller/deploy/components/trigger-read)",
+            scene.ns
+        )),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
+
+    run_ok(
+        kubectl(env)
+            .env("KUBECONFIG", env.kubeconfig())
+            .args([
+                "apply",
+                "--server-side",
+                "-k",
+                "tests/e2e/overlays/trigger-read",
+            ])
+            .current_dir(workspace_dir()),
+        "kubectl apply --server-side -k tests/e2e/overlays/trigger-read",
+    );
+    wait_status(&scene, "the first list", |s| {
+        s.first()
+            .is_some_and(|t| t.message.is_none() && t.source.is_some())
+    })
+    .await;
+    scene
+        .api::<ConfigMap>()
+        .create(&PostParams::default(), &config_map("v1"))
+        .await
+        .expect("create my-config");
+    let runs = wait_runs(&scene, "config", 1).await;
+    assert_eq!(annotation(&runs[0], ANNOTATION_TRIGGER_EVENT), "Create");
+
+    // Leave the plane's RBAC as the deployment's alone.
+    for result in [
+        cluster_roles_bindings(&scene)
+            .delete(TRIGGER_READ, &DeleteParams::default())
+            .await
+            .map(|_| ()),
+        cluster_roles(&scene)
+            .delete(TRIGGER_READ, &DeleteParams::default())
+            .await
+            .map(|_| ()),
+    ] {
+        result.expect("remove the component's ClusterRole and binding");
+    }
 }
