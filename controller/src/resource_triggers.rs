@@ -88,9 +88,12 @@ struct TriggerContext {
     /// Wakes the template of a watch that saw a change.
     wake: mpsc::UnboundedSender<ObjectRef<WorkflowTemplate>>,
     triggers: Mutex<HashMap<TriggerId, TriggerState>>,
-    /// Template uid -> the trigger status entries written last.
-    written: Mutex<HashMap<String, Vec<ResourceTriggerStatus>>>,
+    /// (Template namespace, name) -> its uid and the trigger status entries written last.
+    written: Mutex<HashMap<(String, String), Written>>,
 }
+
+/// A template's uid and the trigger status entries written last for it.
+type Written = (String, Vec<ResourceTriggerStatus>);
 
 /// One trigger's checks and watch.
 struct TriggerState {
@@ -188,6 +191,7 @@ impl Reconciler for ResourceTriggerReconciler {
 impl TriggerContext {
     fn forget_template(&self, namespace: &str, name: &str) {
         lock(&self.triggers).retain(|(ns, n, _), _| !(ns == namespace && n == name));
+        lock(&self.written).remove(&(namespace.to_owned(), name.to_owned()));
     }
 }
 
@@ -208,8 +212,11 @@ async fn reconcile(
     lock(&ctx.triggers).retain(|(ns, n, t), _| {
         !(ns == &namespace && n == &name) || (!deleting && triggers.iter().any(|x| &x.name == t))
     });
-    let previous: Vec<ResourceTriggerStatus> =
-        lock(&ctx.written).get(&uid).cloned().unwrap_or_else(|| {
+    let previous: Vec<ResourceTriggerStatus> = lock(&ctx.written)
+        .get(&(namespace.clone(), name.clone()))
+        .filter(|(written_uid, _)| written_uid == &uid)
+        .map(|(_, entries)| entries.clone())
+        .unwrap_or_else(|| {
             template
                 .status
                 .as_ref()
@@ -648,7 +655,7 @@ async fn write_status(
         }
     }
     drop(triggers);
-    lock(&ctx.written).insert(uid.to_owned(), entries);
+    lock(&ctx.written).insert((namespace, name), (uid.to_owned(), entries));
     Ok(())
 }
 
