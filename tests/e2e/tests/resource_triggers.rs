@@ -367,7 +367,10 @@ async fn the_config_map_trigger_runs_on_add_update_and_delete_only() {
         .patch_status(
             "web",
             &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"observedGeneration": 1, "replicas": 0}})),
+            // A condition of its own: valid whatever the Deployment controller wrote.
+            &Patch::Merge(json!({"status": {"conditions": [{
+                "type": "KwfProbe", "status": "True", "reason": "Test", "message": "a status-only write"
+            }]}})),
         )
         .await
         .expect("write the Deployment's status");
