@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kwf_api::item_group::ItemGroup;
+use kwf_api::resource_trigger::{ResourceTrigger, ResourceTriggerStatus};
 use kwf_api::workflow_template::{ConcurrencyPolicy, LABEL_TRIGGER, Schedule};
 use kwf_api::{Dag, Workflow, WorkflowTemplate};
 
@@ -165,6 +166,18 @@ fn triggers(template: &WorkflowTemplate) -> Vec<Trigger> {
             line: schedule_line(schedule),
         });
     }
+    let records = template
+        .status
+        .as_ref()
+        .map(|s| s.resource_triggers.as_slice())
+        .unwrap_or_default();
+    for trigger in &template.spec.resource_triggers {
+        let record = records.iter().find(|r| r.name == trigger.name);
+        triggers.push(Trigger {
+            kind: "resource",
+            line: resource_line(trigger, record),
+        });
+    }
     if let Some(group) = &template.spec.item_group {
         triggers.push(Trigger {
             kind: "items",
@@ -172,6 +185,60 @@ fn triggers(template: &WorkflowTemplate) -> Vec<Trigger> {
         });
     }
     triggers
+}
+
+/// `resource config: v1 ConfigMap default/my-config on Create,Update, 2 watched, last run x`,
+/// or the trigger's one-line problem when it watches nothing.
+fn resource_line(trigger: &ResourceTrigger, record: Option<&ResourceTriggerStatus>) -> String {
+    let namespace = trigger.namespace.as_deref().unwrap_or("<template's>");
+    let what = match (&trigger.object_name, &trigger.selector) {
+        (Some(name), _) => format!("{namespace}/{name}"),
+        (None, Some(selector)) => {
+            let labels: Vec<String> = selector
+                .match_labels
+                .iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            if labels.is_empty() {
+                format!("{namespace}, by selector")
+            } else {
+                format!("{namespace} -l {}", labels.join(","))
+            }
+        }
+        (None, None) => format!("{namespace}, all"),
+    };
+    let events = match &trigger.events {
+        Some(events) if !events.is_empty() => events
+            .iter()
+            .map(|e| format!("{e:?}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => "Create,Update,Delete".to_owned(),
+    };
+    let mut line = format!(
+        "resource {}: {} {} {what} on {events}",
+        clean(&trigger.name),
+        clean(&trigger.api_version),
+        clean(&trigger.kind)
+    );
+    if trigger.debounce_seconds > 0 {
+        line.push_str(&format!(", debounce {}s", trigger.debounce_seconds));
+    }
+    match record {
+        Some(ResourceTriggerStatus {
+            message: Some(message),
+            ..
+        }) => line.push_str(&format!(" (not watching: {})", clean(message))),
+        Some(record) => {
+            line.push_str(&format!(", {} watched", record.objects.len()));
+            if let Some(run) = &record.last_run {
+                line.push_str(&format!(", last run {}", clean(run)));
+            }
+        }
+        None => {}
+    }
+    clean(&line).into_owned()
 }
 
 /// `items a, bad, c (3) as {{params.item}}, each every 5m, cool-off 1m, 1 at a time`.
@@ -675,6 +742,45 @@ mod tests {
         assert_snapshot!(describe(&group(), &[], PLAIN, now()));
         let listing = list(&[group()], ListFormat::Table, Some("ci"), PLAIN, now()).unwrap();
         assert!(listing.text.contains(" items "), "{}", listing.text);
+    }
+
+    #[test]
+    fn a_resource_trigger_shows_what_it_watches_or_why_it_cannot() {
+        let trigger: ResourceTrigger = serde_json::from_value(serde_json::json!({
+            "name": "config", "apiVersion": "v1", "kind": "ConfigMap",
+            "namespace": "default", "objectName": "my-config", "events": ["Create", "Update"],
+        }))
+        .unwrap();
+        assert_eq!(
+            resource_line(&trigger, None),
+            "resource config: v1 ConfigMap default/my-config on Create,Update"
+        );
+        let watching = ResourceTriggerStatus {
+            name: "config".into(),
+            last_run: Some("ci-config-0a1b2c3d4e".into()),
+            ..ResourceTriggerStatus::default()
+        };
+        assert_eq!(
+            resource_line(&trigger, Some(&watching)),
+            "resource config: v1 ConfigMap default/my-config on Create,Update, 0 watched, last run ci-config-0a1b2c3d4e"
+        );
+        let refused = ResourceTriggerStatus {
+            name: "config".into(),
+            message: Some("service account default may not watch configmaps".into()),
+            ..ResourceTriggerStatus::default()
+        };
+        assert!(
+            resource_line(&trigger, Some(&refused))
+                .ends_with("(not watching: service account default may not watch configmaps)")
+        );
+        let mut template = nightly();
+        template.spec.resource_triggers = vec![trigger];
+        let listing = list(&[template], ListFormat::Table, Some("ci"), PLAIN, now()).unwrap();
+        assert!(
+            listing.text.contains("schedule,resource"),
+            "{}",
+            listing.text
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The Helm chart `controller/chart` against what it must equal, with the real tools and no cluster:
 //! `helm template` with default values renders the objects of `kubectl kustomize controller/deploy`, with the
-//! in-cluster values those of the test overlay, object by object and field by field (only the labels and the
+//! in-cluster values those of the test overlay, with `triggerRead.rules` the base with the `trigger-read` component, object by object and field by field (only the labels and the
 //! annotation Helm adds are removed first); its CRDs are the generated ones, byte for byte; its version is the workspace's;
 //! and `helm lint --strict` passes. The install and the upgrade are in `helm.rs`.
 
@@ -128,6 +128,18 @@ fn with_the_in_cluster_values_the_chart_renders_the_in_cluster_overlay() {
         &kustomized,
         &rendered,
         "helm template with tests/e2e/tests/helm_support/in-cluster-values.yaml vs kubectl kustomize tests/e2e/overlays/in-cluster",
+    );
+}
+
+#[test]
+fn with_trigger_read_rules_the_chart_renders_the_trigger_read_component() {
+    let kustomized = kustomize("tests/e2e/overlays/trigger-read");
+    let rules = r#"triggerRead.rules=[{"apiGroups":[""],"resources":["configmaps"],"verbs":["list","watch"]}]"#;
+    let rendered = helm_template(&["--set-json", rules]);
+    assert_same_objects(
+        &kustomized,
+        &rendered,
+        "helm template --set-json triggerRead.rules=... vs kubectl kustomize tests/e2e/overlays/trigger-read",
     );
 }
 
