@@ -127,6 +127,29 @@ impl HandoffWatch {
         })
     }
 
+    /// Waits (at most `within`) until every step of `workflows` has been seen with its Job
+    /// Complete: a workflow can end from its last pod's exit before the Job controller marks
+    /// that Job Complete, and the outside figure needs every Job's Complete.
+    pub async fn settle(&self, workflows: &[Workflow], within: std::time::Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let all_complete = {
+                let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+                workflows.iter().all(|wf| {
+                    let name = wf.name_any();
+                    wf.spec.containers.iter().all(|step| {
+                        seen.get(&(name.clone(), step.step_name.clone()))
+                            .is_some_and(|s| s.job_complete.is_some())
+                    })
+                })
+            };
+            if all_complete || Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Both figures over every dependent pair of `workflows`.
     pub fn figures(&self, workflows: &[Workflow]) -> Handoff {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());

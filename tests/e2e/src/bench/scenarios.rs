@@ -19,6 +19,9 @@ use super::report::{ApiCost, CpuShare, Huge, Latencies, LatencyRun, Render, Rest
 use super::workloads::{self, EndWatch};
 use super::{Scale, Setup, procfs};
 
+/// How long the outside watch may wait for the last Jobs' Complete after the workflows ended.
+const SETTLE: Duration = Duration::from_secs(15);
+
 /// Threads of the process kubelet when the control plane runs in this process.
 const KUBELET_THREADS: &str = "kwf-testenv";
 
@@ -37,6 +40,7 @@ pub async fn latency(setup: &Setup, scale: &Scale, client: &Client) -> anyhow::R
     let ended = ends.wait(scale.chains, started + scale.limit).await;
     let wall = started.elapsed();
     let cpu = cpu.stop(&controller);
+    outside.settle(&chains, SETTLE).await;
     Ok(LatencyRun {
         chains: scale.chains,
         chain_length: scale.chain_length,
@@ -121,6 +125,7 @@ pub async fn throughput(
     let metrics = controller.metrics().await?.since(&before);
     let steps = metrics.value("kwf_jobs_created_total");
     let latencies = Latencies::of(measured::logged_latencies_ms(&controller));
+    outside.settle(&workflows, SETTLE).await;
     let handoff = outside.figures(&workflows);
     drop(outside);
 
