@@ -1,19 +1,20 @@
 //! The Job cache: what the controller knows of the Jobs. The reflector store (stripped Jobs)
 //! plus what the store has not caught up with yet (Jobs this process just created), and the
 //! bookkeeping fed by the Job watch (an owner index, when each Job was first seen finished,
-//! failed Jobs' exit codes).
+//! failed Jobs' exit codes) and by the pod watch (what each Job's pod showed last).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
+use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
+use crate::core::observed::ObservedPod;
 use crate::core::{ContainerExit, JobState, ObservedJob};
 use crate::error::ReconcileError;
 use kwf_api::job::ANNOTATION_INHERITED_LABELS;
@@ -44,6 +45,18 @@ struct Bookkeeping {
     finished_seen: HashMap<String, Instant>,
     /// How failed Jobs' containers exited, once looked up (by Job uid), so pods are listed once.
     exits: HashMap<String, Option<ContainerExit>>,
+    /// What the pod watch showed last of each Job's pod (by Job uid).
+    pods: HashMap<String, PodRecord>,
+    /// The Jobs (uids) whose pods a pod re-list under way has shown so far.
+    pods_relisting: Option<HashSet<String>>,
+}
+
+/// What is kept of a Job's pod: the pod's uid (a second uid means a replacement pod), what the
+/// core reads, and when the watch first showed it succeeded.
+struct PodRecord {
+    pod_uid: String,
+    observed: ObservedPod,
+    succeeded_seen: Option<Instant>,
 }
 
 impl Bookkeeping {
@@ -98,6 +111,7 @@ impl JobCache {
         book.finished_seen
             .retain(|uid, _| listed.contains(uid.as_str()));
         book.exits.retain(|uid, _| listed.contains(uid.as_str()));
+        book.pods.retain(|uid, _| listed.contains(uid.as_str()));
     }
 
     /// Forgets the Jobs expected for the Workflow with uid `owner`, which was deleted.
@@ -142,6 +156,7 @@ impl JobCache {
                 if let Some(uid) = job.metadata.uid.as_deref() {
                     book.finished_seen.remove(uid);
                     book.exits.remove(uid);
+                    book.pods.remove(uid);
                 }
                 true
             }
@@ -197,6 +212,10 @@ impl JobCache {
             .filter_map(|name| self.store.get(&ObjectRef::new(name).within(namespace)))
             .filter(|job| controlled_by(job, owner))
             .filter_map(|job| ObservedJob::from_job(&job))
+            .map(|mut job| {
+                job.pod = book.pods.get(&job.uid).map(|pod| pod.observed.clone());
+                job
+            })
             .collect();
         if let Some(expected) = book.expected.get_mut(owner) {
             expected.retain(|e| e.since.elapsed() < EXPECTATION_TTL);
@@ -215,9 +234,14 @@ impl JobCache {
     /// How long ago the Job was first seen finished: from the watch when this process saw it
     /// happen, else from the Job's own finish time.
     pub fn since_finished(&self, job: &ObservedJob) -> Option<Duration> {
-        if let Some(seen) = self.book().finished_seen.get(&job.uid) {
+        let book = self.book();
+        let pod_seen = book.pods.get(&job.uid).and_then(|pod| pod.succeeded_seen);
+        let job_seen = book.finished_seen.get(&job.uid).copied();
+        // The earlier sighting: the pod's success, when the core went by it.
+        if let Some(seen) = pod_seen.into_iter().chain(job_seen).min() {
             return Some(seen.elapsed());
         }
+        drop(book);
         let finished = match &job.state {
             JobState::Succeeded { finished } | JobState::Failed { finished, .. } => (*finished)?,
             JobState::Active => return None,
@@ -246,6 +270,13 @@ impl JobCache {
                 job.exit = known.clone();
                 continue;
             }
+            // The pod watch already showed how its one pod exited: no list needed.
+            if let Some(pod) = job.pod.as_ref().filter(|pod| !pod.several)
+                && let Some(exit) = pod.exit.clone()
+            {
+                job.exit = Some(exit);
+                continue;
+            }
             let exit = container_exit(client, namespace, &job.name).await?;
             job.exit = exit.clone();
             if !job.uid.is_empty() {
@@ -270,6 +301,10 @@ impl JobCache {
             if !needs_node(job) {
                 continue;
             }
+            if let Some(node) = job.pod.as_ref().and_then(|pod| pod.node.clone()) {
+                job.node = Some(node);
+                continue;
+            }
             let pods = list_pods(client, namespace, &job.name).await?;
             job.node = pods
                 .iter()
@@ -277,6 +312,104 @@ impl JobCache {
                 .next();
         }
         Ok(())
+    }
+}
+
+impl JobCache {
+    /// Feeds one event of the pod watch. Returns the Job (namespace, name) to reconcile the
+    /// owner of when the event shows its pod succeeded for the first time: the core may take
+    /// that for the Job's success before the Job controller marks the Job Complete.
+    pub fn on_pod_event(&self, event: &watcher::Event<Pod>) -> Option<(String, String)> {
+        let mut book = self.book();
+        match event {
+            watcher::Event::Init => {
+                book.pods_relisting = Some(HashSet::new());
+                None
+            }
+            watcher::Event::InitApply(pod) => {
+                if let Some(owner) = pod_owner(pod)
+                    && let Some(listed) = book.pods_relisting.as_mut()
+                {
+                    listed.insert(owner.uid.clone());
+                }
+                record_pod(&mut book, pod)
+            }
+            watcher::Event::Apply(pod) => record_pod(&mut book, pod),
+            watcher::Event::InitDone => {
+                if let Some(listed) = book.pods_relisting.take() {
+                    book.pods.retain(|uid, _| listed.contains(uid));
+                }
+                None
+            }
+            watcher::Event::Delete(pod) => {
+                let owner = pod_owner(pod)?;
+                let pod_uid = pod.metadata.uid.as_deref().unwrap_or_default();
+                // A replacement's record stays: it says "several pods", which only the Job settles.
+                if book
+                    .pods
+                    .get(&owner.uid)
+                    .is_some_and(|record| record.pod_uid == pod_uid && !record.observed.several)
+                {
+                    book.pods.remove(&owner.uid);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Records what a pod shows for its Job; Some(the Job) when it is first seen succeeded.
+fn record_pod(book: &mut Bookkeeping, pod: &Pod) -> Option<(String, String)> {
+    let owner = pod_owner(pod)?;
+    let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
+    let mut observed = observe_pod(pod);
+    let record = book
+        .pods
+        .entry(owner.uid.clone())
+        .or_insert_with(|| PodRecord {
+            pod_uid: pod_uid.clone(),
+            observed: ObservedPod::default(),
+            succeeded_seen: None,
+        });
+    observed.several = record.observed.several || record.pod_uid != pod_uid;
+    record.pod_uid = pod_uid;
+    let first_success = observed.succeeded && record.succeeded_seen.is_none();
+    if first_success {
+        record.succeeded_seen = Some(Instant::now());
+    }
+    record.observed = observed;
+    let namespace = pod.metadata.namespace.clone()?;
+    first_success.then(|| (namespace, owner.name.clone()))
+}
+
+/// The Job that controls the pod.
+fn pod_owner(pod: &Pod) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|owner| owner.controller == Some(true) && owner.kind == "Job")
+}
+
+/// What the core reads of a pod ([`ObservedPod`]); `several` is the cache's to set.
+pub fn observe_pod(pod: &Pod) -> ObservedPod {
+    let status = pod.status.as_ref();
+    let finished = status
+        .into_iter()
+        .flat_map(|status| status.container_statuses.iter().flatten())
+        .filter_map(|container| {
+            let terminated = container.state.as_ref()?.terminated.as_ref()?;
+            terminated.finished_at.as_ref().map(|time| time.0)
+        })
+        .max();
+    let exit = pick_exit(std::slice::from_ref(pod)).filter(|exit| exit.code != 0);
+    ObservedPod {
+        succeeded: status.and_then(|status| status.phase.as_deref()) == Some("Succeeded"),
+        finished,
+        deleting: pod.metadata.deletion_timestamp.is_some(),
+        several: false,
+        exit,
+        node: pod.spec.as_ref().and_then(|spec| spec.node_name.clone()),
     }
 }
 
@@ -393,8 +526,9 @@ fn pick_exit(pods: &[Pod]) -> Option<ContainerExit> {
 }
 
 /// Keeps the cache small: only what [`ObservedJob::from_job`] reads stays (names, labels, owners, the
-/// inherited-labels annotation, timestamps, and the finish conditions); the spec, managed fields
-/// and the rest of the status are never read.
+/// inherited-labels annotation, timestamps, the finish conditions, and the few spec and status
+/// fields of its shape: completions, parallelism, suspend, deadline, start time, failed pods);
+/// the pod template, managed fields and the rest of the status are never read.
 pub fn strip(job: &mut Job) {
     let meta = &mut job.metadata;
     meta.managed_fields = None;
@@ -404,7 +538,15 @@ pub fn strip(job: &mut Job) {
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.retain(|key, _| key == ANNOTATION_INHERITED_LABELS);
     }
-    job.spec = None;
+    // Only what JobShape reads of the spec: whether the Job runs one pod, and its deadline.
+    job.spec = job.spec.take().map(|spec| JobSpec {
+        completions: spec.completions,
+        parallelism: spec.parallelism,
+        suspend: spec.suspend,
+        completion_mode: spec.completion_mode,
+        active_deadline_seconds: spec.active_deadline_seconds,
+        ..JobSpec::default()
+    });
     if let Some(status) = job.status.as_mut() {
         let conditions = status.conditions.take().map(|conditions| {
             conditions
@@ -419,6 +561,8 @@ pub fn strip(job: &mut Job) {
         *status = JobStatus {
             conditions,
             completion_time: status.completion_time.take(),
+            start_time: status.start_time.take(),
+            failed: status.failed.filter(|failed| *failed > 0),
             ..JobStatus::default()
         };
     }
@@ -603,7 +747,11 @@ mod tests {
             "from_job reads the same Job"
         );
         assert!(job.metadata.managed_fields.is_none());
-        assert!(job.spec.is_none());
+        assert_eq!(
+            job.spec,
+            Some(JobSpec::default()),
+            "the pod template is gone"
+        );
         assert_eq!(job.metadata.annotations.as_ref().unwrap().len(), 1);
         let status = job.status.unwrap();
         assert_eq!(status.succeeded, None);
@@ -713,6 +861,111 @@ mod tests {
         cache.retain_owners(&HashSet::from(["wf-3".to_owned()]));
         let owners: Vec<String> = cache.book().expected.keys().cloned().collect();
         assert_eq!(owners, ["wf-3"]);
+    }
+
+    fn pod_of(job: &str, pod_uid: &str, phase: &str) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(format!("{job}-{pod_uid}")),
+                namespace: Some("ns".into()),
+                uid: Some(pod_uid.into()),
+                owner_references: Some(vec![OwnerReference {
+                    api_version: "batch/v1".into(),
+                    kind: "Job".into(),
+                    name: job.into(),
+                    uid: format!("uid-{job}"),
+                    controller: Some(true),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_pod_first_seen_succeeded_triggers_its_job_once_and_reaches_jobs_of() {
+        let cache = cache_with(&[job("a", "wf-1", false)]);
+        assert_eq!(
+            cache.on_pod_event(&watcher::Event::Apply(pod_of("a", "p1", "Running"))),
+            None
+        );
+        assert_eq!(
+            cache.on_pod_event(&watcher::Event::Apply(pod_of("a", "p1", "Succeeded"))),
+            Some(("ns".into(), "a".into()))
+        );
+        assert_eq!(
+            cache.on_pod_event(&watcher::Event::Apply(pod_of("a", "p1", "Succeeded"))),
+            None,
+            "only the first sighting"
+        );
+        let observed = cache.jobs_of("ns", "wf-1");
+        let pod = observed[0].pod.as_ref().expect("the pod is observed");
+        assert!(pod.succeeded && !pod.several);
+        assert!(
+            cache.since_finished(&observed[0]).is_some(),
+            "the pod's success starts the scheduling latency"
+        );
+    }
+
+    #[test]
+    fn a_replacement_pod_marks_the_job_as_several_for_good() {
+        let cache = cache_with(&[job("a", "wf-1", false)]);
+        cache.on_pod_event(&watcher::Event::Apply(pod_of("a", "p1", "Running")));
+        cache.on_pod_event(&watcher::Event::Apply(pod_of("a", "p2", "Succeeded")));
+        cache.on_pod_event(&watcher::Event::Delete(pod_of("a", "p1", "Failed")));
+        let observed = cache.jobs_of("ns", "wf-1");
+        assert!(observed[0].pod.as_ref().unwrap().several);
+    }
+
+    #[test]
+    fn pods_are_forgotten_with_the_pod_the_job_or_a_relist_without_them() {
+        let cache = cache_with(&[job("a", "wf-1", false), job("b", "wf-1", false)]);
+        cache.on_pod_event(&watcher::Event::Apply(pod_of("a", "p1", "Running")));
+        cache.on_pod_event(&watcher::Event::Delete(pod_of("a", "p1", "Running")));
+        assert!(cache.book().pods.is_empty(), "the pod's Delete");
+        cache.on_pod_event(&watcher::Event::Apply(pod_of("a", "p1", "Running")));
+        cache.on_event(&watcher::Event::Delete(job("a", "wf-1", false)));
+        assert!(cache.book().pods.is_empty(), "the Job's Delete");
+        cache.on_pod_event(&watcher::Event::Apply(pod_of("a", "p1", "Running")));
+        cache.on_pod_event(&watcher::Event::Apply(pod_of("b", "p2", "Running")));
+        for event in [
+            watcher::Event::Init,
+            watcher::Event::InitApply(pod_of("b", "p2", "Running")),
+            watcher::Event::InitDone,
+        ] {
+            cache.on_pod_event(&event);
+        }
+        let kept: Vec<String> = cache.book().pods.keys().cloned().collect();
+        assert_eq!(kept, ["uid-b"], "a pod re-list without a's pod");
+    }
+
+    #[test]
+    fn a_failed_pods_exit_and_node_are_read_from_the_watch() {
+        let mut pod = pod_of("a", "p1", "Failed");
+        pod.spec = Some(k8s_openapi::api::core::v1::PodSpec {
+            node_name: Some("node-1".into()),
+            ..Default::default()
+        });
+        pod.status.as_mut().unwrap().container_statuses = Some(vec![ContainerStatus {
+            state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: 3,
+                    reason: Some("Error".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        let observed = observe_pod(&pod);
+        assert!(!observed.succeeded);
+        assert_eq!(observed.exit.map(|e| e.code), Some(3));
+        assert_eq!(observed.node.as_deref(), Some("node-1"));
     }
 
     #[test]

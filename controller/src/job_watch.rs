@@ -26,7 +26,7 @@ impl TriggerSlot {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = sender;
     }
 
-    fn send(&self, job: &Job) {
+    pub(crate) fn send(&self, job: &Job) {
         let sender = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(sender) = sender {
             // kube's Controller maps the Job to its owning Workflow.

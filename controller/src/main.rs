@@ -3,13 +3,24 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use workflow_controller::{Config, serve, telemetry};
+use workflow_controller::{Config, memory, serve, telemetry};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before the runtime starts its threads, each of which could get an arena (see memory).
+    memory::limit_arenas();
     let config = Config::parse();
     telemetry::init(config.log_format);
-    match serve(config).await.map_err(anyhow::Error::from) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("workflow-controller: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)).map_err(anyhow::Error::from) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // One line: every library error already names its cause.

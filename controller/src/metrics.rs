@@ -40,6 +40,10 @@ pub struct Metrics {
     jobs_created: Counter,
     events_dropped: Counter,
     events_failed: Counter,
+    status_writes_held: Counter,
+    steps_settled_from_pod: Counter,
+    heap_in_use: Gauge,
+    heap_free: Gauge,
     /// The Workflow cache of the running Controller, counted at scrape time (so deleted
     /// Workflows never linger in the gauge); None while this replica is not the leader.
     workflow_store: Arc<RwLock<Option<Store<Workflow>>>>,
@@ -107,6 +111,30 @@ impl Metrics {
             "Events the API server refused or did not answer",
             events_failed.clone(),
         );
+        let status_writes_held = Counter::default();
+        registry.register(
+            "status_writes_held",
+            "Status writes of big Workflows held back to space them out (decided again later)",
+            status_writes_held.clone(),
+        );
+        let steps_settled_from_pod = Counter::default();
+        registry.register(
+            "steps_settled_from_pod",
+            "Jobs a reconcile took as succeeded from their one pod before the Job controller marked them (once per reconcile)",
+            steps_settled_from_pod.clone(),
+        );
+        let heap_in_use = Gauge::default();
+        registry.register(
+            "heap_in_use_bytes",
+            "Heap bytes in live allocations (glibc malloc; read at scrape time)",
+            heap_in_use.clone(),
+        );
+        let heap_free = Gauge::default();
+        registry.register(
+            "heap_free_bytes",
+            "Heap bytes malloc holds free, not given back to the OS (read at scrape time)",
+            heap_free.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             workflows,
@@ -117,8 +145,23 @@ impl Metrics {
             jobs_created,
             events_dropped,
             events_failed,
+            status_writes_held,
+            steps_settled_from_pod,
+            heap_in_use,
+            heap_free,
             workflow_store: Arc::default(),
         }
+    }
+
+    /// Counts a status write held back (see `status_writes::hold_for`).
+    pub fn count_status_write_held(&self) {
+        self.status_writes_held.inc();
+    }
+
+    /// Counts Jobs a reconcile took as succeeded from their pod.
+    pub fn count_settled_from_pod(&self, jobs: usize) {
+        self.steps_settled_from_pod
+            .inc_by(u64::try_from(jobs).unwrap_or(u64::MAX));
     }
 
     /// Records how long one reconcile took.
@@ -181,6 +224,12 @@ impl Metrics {
     /// The metrics in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         self.refresh_workflow_gauge();
+        if let Some(heap) = crate::memory::heap() {
+            self.heap_in_use
+                .set(i64::try_from(heap.in_use).unwrap_or(i64::MAX));
+            self.heap_free
+                .set(i64::try_from(heap.free).unwrap_or(i64::MAX));
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -22,6 +22,7 @@ use crate::core::{
 use crate::error::{ReconcileError, has_status};
 use crate::events::Pending;
 use crate::node_list;
+use crate::status_writes;
 use kwf_api::job::ANNOTATION_INHERITED_LABELS;
 
 /// Annotation on every Job this controller creates: which replica created it (pod name or
@@ -83,6 +84,12 @@ async fn reconcile_workflow(wf: Arc<Workflow>, ctx: &Context) -> Result<Action, 
         Vec::new()
     };
 
+    let now = jiff::Timestamp::now();
+    // A single-pod step whose pod succeeded is done, by the core's rule, before its Job says so.
+    let settled = core::observed::settle_from_pods(&mut observed, now);
+    if settled > 0 {
+        ctx.metrics.count_settled_from_pod(settled);
+    }
     let decision = core::decide(
         &wf,
         &Observed {
@@ -91,12 +98,33 @@ async fn reconcile_workflow(wf: Arc<Workflow>, ctx: &Context) -> Result<Action, 
             job_templates: &job_templates,
             nodes: &nodes,
         },
-        jiff::Timestamp::now(),
+        now,
     );
-    apply(&wf, &namespace, &uid, &observed, decision.effects, ctx).await?;
+    let steps = wf.spec.containers.len();
+    let hold = decision.effects.iter().find_map(|effect| match effect {
+        Effect::WriteStatus(status) => {
+            let phase_changes = wf.status.as_ref().and_then(|s| s.phase) != status.phase;
+            status_writes::hold_for(steps, phase_changes, ctx.status_writes.since_written(&uid))
+        }
+        _ => None,
+    });
+    apply(
+        &wf,
+        &namespace,
+        &uid,
+        &observed,
+        decision.effects,
+        hold.is_some(),
+        ctx,
+    )
+    .await?;
 
     ctx.backoff.forget(&uid);
-    Ok(match decision.requeue_after {
+    let requeue_after = match (decision.requeue_after, hold) {
+        (Some(after), Some(held)) => Some(after.min(held)),
+        (after, held) => after.or(held),
+    };
+    Ok(match requeue_after {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
     })
@@ -117,13 +145,16 @@ pub fn error_policy(wf: Arc<Workflow>, err: &ReconcileError, ctx: Arc<Context>) 
 
 /// Applies the effects in the order the core lists them (see [`crate::core`]), stopping at the
 /// first error. Consecutive creates run in parallel; Events are queued once everything else
-/// succeeded.
+/// succeeded. With `hold_status`, the creates are made and everything from the status write
+/// on is left for a later reconcile (which decides it again): what follows the status in the
+/// contract order must not come before it.
 async fn apply(
     wf: &Workflow,
     namespace: &str,
     uid: &str,
     observed: &[ObservedJob],
     effects: Vec<Effect>,
+    hold_status: bool,
     ctx: &Context,
 ) -> Result<(), ReconcileError> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
@@ -136,6 +167,11 @@ async fn apply(
             continue;
         }
         create_all(wf, uid, observed, &jobs, std::mem::take(&mut creates), ctx).await?;
+        if hold_status && matches!(effect, Effect::WriteStatus(_)) {
+            tracing::debug!("status write held back (big workflow)");
+            ctx.metrics.count_status_write_held();
+            return Ok(());
+        }
         match effect {
             Effect::Create(OwnedObject::Job(_)) => unreachable!("handled above"),
             Effect::Create(OwnedObject::Claim(claim)) => create_claim(&claims, *claim).await?,
@@ -360,6 +396,9 @@ async fn patch_status(
     ) && let Some(to) = written.metadata.resource_version
     {
         ctx.status_writes.wrote(uid, &from, to, status);
+    }
+    if status_writes::write_interval(wf.spec.containers.len()).is_some() {
+        ctx.status_writes.wrote_big(uid);
     }
     Ok(())
 }

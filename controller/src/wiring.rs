@@ -65,6 +65,15 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         triggers.clone(),
         readiness,
     ));
+    // Freed heap back to the OS (see memory).
+    tokio::spawn(crate::memory::trim_periodically());
+    // Single-pod steps' successes as the kubelet reports them (see pod_watch).
+    tokio::spawn(crate::pod_watch::watch_pods(
+        client.clone(),
+        config.namespace.clone(),
+        jobs.clone(),
+        triggers.clone(),
+    ));
 
     let claim_triggers = ClaimTriggers::default();
     let volumes = volume_watch::start(&client, config.namespace.as_deref(), claim_triggers.clone());

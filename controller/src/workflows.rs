@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 use crate::context::Context;
 use crate::error::ReconcileError;
 use crate::job_watch::TriggerSlot;
+use crate::priority::{self, Gate};
 use crate::reconcile::error_policy;
 use crate::term::Reconciler;
 use crate::volume_watch::ClaimTriggers;
@@ -97,10 +98,13 @@ impl Reconciler for WorkflowReconciler {
                     move |event| follow_workflow(&ctx, &store, event)
                 })
                 .applied_objects();
+            // The Controller itself is unlimited (0): the gate holds the --concurrency slots,
+            // so that progress goes before starts (see priority).
             let controller = Controller::for_stream(workflows, wf_store)
                 .owns_shared_stream(owned_jobs)
                 .owns_shared_stream(owned_claims)
-                .with_config(controller::Config::default().concurrency(concurrency));
+                .with_config(controller::Config::default().concurrency(0));
+            let gate = Gate::new(usize::from(concurrency));
             // Every Workflow whose Job changed while we stood by is reconciled by the
             // Controller's initial list, which reconciles every Workflow once.
             ctx.metrics.set_workflow_store(Some(controller.store()));
@@ -111,7 +115,18 @@ impl Reconciler for WorkflowReconciler {
                 .graceful_shutdown_on(async move {
                     let _ = graceful.wait_for(|stopped| *stopped).await;
                 })
-                .run(crate::template_runs::reconcile, error_policy, ctx)
+                .run(
+                    move |wf, ctx| {
+                        let gate = gate.clone();
+                        async move {
+                            let _slot = gate.acquire(priority::class_of(&wf)).await;
+                            // A run that names a template is resolved first, then reconciled.
+                            crate::template_runs::reconcile(wf, ctx).await
+                        }
+                    },
+                    error_policy,
+                    ctx,
+                )
                 .for_each(|result| {
                     if let Err(err) = result {
                         log_controller_error(&err);

@@ -1,11 +1,13 @@
 //! The benchmark harness of `cargo xtask bench` (and, at a tiny scale, of tests/bench_smoke.rs):
 //! runs the workflow-controller binary on a real control plane and measures throughput, API
 //! cost, scheduling latency, one huge workflow and memory at rest (issue 7), and the step
-//! scheduling latency on an idle control plane (issue 4).
+//! scheduling latency on an idle control plane (issue 4), and the hand-off as a user sees it,
+//! from watches outside the controller (issue 17, `handoff`).
 //!
 //! Every scenario gets a fresh namespace and a fresh controller process watching only it, so
 //! each figure (CPU seconds, request counts, log lines) belongs to that scenario alone.
 
+mod handoff;
 mod measured;
 mod procfs;
 pub mod report;

@@ -58,6 +58,7 @@ async fn the_harness_measures_every_scenario_at_a_small_scale() {
 
     let markdown = report.markdown("cargo test --test bench_smoke", "today");
     for section in [
+        "## Issue 17: the hand-off as a user sees it",
         "## Summary",
         "## 1-3, 5. Throughput",
         "## 4. One huge workflow",
@@ -69,5 +70,15 @@ async fn the_harness_measures_every_scenario_at_a_small_scale() {
             "missing {section} in\n{markdown}"
         );
     }
-    assert_eq!(report.verdicts().len(), 6, "every target is judged");
+    // Issue 17: every pair seen from outside, both ways.
+    let pairs = scale.chains * (scale.chain_length - 1);
+    assert_eq!(latency.handoff.end_to_end.count, pairs, "{latency:#?}");
+    assert_eq!(latency.handoff.outside.count, pairs, "{latency:#?}");
+    assert_eq!(
+        throughput.handoff.end_to_end.count,
+        scale.workflows * 4,
+        "{:#?}",
+        throughput.handoff
+    );
+    assert_eq!(report.verdicts().len(), 12, "every target is judged");
 }

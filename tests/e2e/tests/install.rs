@@ -145,6 +145,7 @@ async fn the_controller_runs_a_workflow_as_its_service_account_with_least_privil
         ("delete", "jobs.batch", &ns),
         ("patch", "jobs.batch", &ns),
         ("list", "pods", &ns),
+        ("watch", "pods", &ns),
         ("list", "nodes", &ns),
         ("list", "persistentvolumeclaims", &ns),
         ("watch", "persistentvolumeclaims", &ns),

@@ -199,7 +199,7 @@ async fn forbid_waits_for_the_active_run_and_replace_deletes_it() {
         .collect();
     assert_eq!(
         waiting,
-        [forbid_first.clone()],
+        std::slice::from_ref(&forbid_first),
         "Forbid started nothing more"
     );
 

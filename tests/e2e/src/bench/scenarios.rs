@@ -13,10 +13,14 @@ use kwf_api::Workflow;
 use crate::controller::Controller;
 use crate::namespace;
 
+use super::handoff::HandoffWatch;
 use super::measured;
 use super::report::{ApiCost, CpuShare, Huge, Latencies, LatencyRun, Render, Rest, Throughput};
 use super::workloads::{self, EndWatch};
 use super::{Scale, Setup, procfs};
+
+/// How long the outside watch may wait for the last Jobs' Complete after the workflows ended.
+const SETTLE: Duration = Duration::from_secs(15);
 
 /// Threads of the process kubelet when the control plane runs in this process.
 const KUBELET_THREADS: &str = "kwf-testenv";
@@ -26,15 +30,17 @@ pub async fn latency(setup: &Setup, scale: &Scale, client: &Client) -> anyhow::R
     let controller = measured::start(setup, &ns, "latency").await?;
     let api: Api<Workflow> = Api::namespaced(client.clone(), &ns);
     let ends = EndWatch::start(client, &ns).await?;
+    let outside = HandoffWatch::start(client, &ns).await?;
     let cpu = CpuMeter::start(&controller);
     let started = Instant::now();
-    let chains = (0..scale.chains)
+    let chains: Vec<Workflow> = (0..scale.chains)
         .map(|i| workloads::chain(&format!("chain-{i}"), scale.chain_length))
         .collect();
-    workloads::submit(&api, chains, scale.chains).await?;
+    workloads::submit(&api, chains.clone(), scale.chains).await?;
     let ended = ends.wait(scale.chains, started + scale.limit).await;
     let wall = started.elapsed();
     let cpu = cpu.stop(&controller);
+    outside.settle(&chains, SETTLE).await;
     Ok(LatencyRun {
         chains: scale.chains,
         chain_length: scale.chain_length,
@@ -42,6 +48,7 @@ pub async fn latency(setup: &Setup, scale: &Scale, client: &Client) -> anyhow::R
         failures: ended.failed.values().take(3).cloned().collect(),
         wall,
         latencies: Latencies::of(measured::logged_latencies_ms(&controller)),
+        handoff: outside.figures(&chains),
         cpu,
     })
 }
@@ -99,13 +106,14 @@ pub async fn throughput(
     let mut controller = measured::start(setup, &ns, "throughput").await?;
     let api: Api<Workflow> = Api::namespaced(client.clone(), &ns);
     let ends = EndWatch::start(client, &ns).await?;
+    let outside = HandoffWatch::start(client, &ns).await?;
     let before = controller.metrics().await?;
     let cpu = CpuMeter::start(&controller);
     let started = Instant::now();
-    let workflows = (0..scale.workflows)
+    let workflows: Vec<Workflow> = (0..scale.workflows)
         .map(|i| workloads::diamond_with_tail(&format!("wf-{i:04}")))
         .collect();
-    workloads::submit(&api, workflows, scale.submit_parallel).await?;
+    workloads::submit(&api, workflows.clone(), scale.submit_parallel).await?;
     let submitted_in = started.elapsed();
     let ended = ends.wait(scale.workflows, started + scale.limit).await;
     let wall = ended
@@ -117,11 +125,17 @@ pub async fn throughput(
     let metrics = controller.metrics().await?.since(&before);
     let steps = metrics.value("kwf_jobs_created_total");
     let latencies = Latencies::of(measured::logged_latencies_ms(&controller));
+    outside.settle(&workflows, SETTLE).await;
+    let handoff = outside.figures(&workflows);
+    drop(outside);
 
     // At rest: the watches have settled; what stays is the cost of the cached objects.
     tokio::time::sleep(Duration::from_secs(10)).await;
+    let heap = controller.metrics().await?;
     let rest = Rest {
         rss: measured::memory(&controller).rss,
+        heap_in_use: heap.value("kwf_heap_in_use_bytes"),
+        heap_free: heap.value("kwf_heap_free_bytes"),
         workflows: count::<Workflow>(client, &ns).await?,
         jobs: count::<Job>(client, &ns).await?,
         pods: count::<Pod>(client, &ns).await?,
@@ -138,6 +152,7 @@ pub async fn throughput(
         peak_rss,
         api: ApiCost::from_metrics(&metrics, steps),
         latencies,
+        handoff,
         rest,
         cpu,
     })

@@ -1,5 +1,5 @@
 //! Helpers of the controller end-to-end tests (tests/controller.rs, tests/controller_faults.rs):
-//! step phases, and a recorder of a Workflow's Job events that checks the dependency order.
+//! step phases, and a recorder of a Workflow's Job and pod events that checks the dependency order.
 
 #![allow(dead_code)]
 
@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::runtime::watcher;
 use kwf_api::{LABEL_STEP, LABEL_WORKFLOW, StepPhase, Workflow, label_value};
@@ -36,7 +37,7 @@ pub fn step_phases(wf: &Workflow) -> BTreeMap<String, StepPhase> {
         .collect()
 }
 
-/// What the Job watch showed, in order.
+/// What the Job and pod watches showed, in order.
 #[derive(Clone, Debug)]
 pub enum Seen {
     /// The Job appeared.
@@ -56,55 +57,120 @@ pub enum Seen {
     },
 }
 
-/// Records the watch events of one Workflow's Jobs, in the API server's order.
+/// Records the watch events of one Workflow's Jobs and of their pods, in one order: etcd's
+/// revision (the resourceVersion, global to the plane). The pods matter because the controller
+/// starts a dependent when its dependency's pod terminates (issue 17's hand-off), which can be
+/// before the Job watch shows that Job Complete; a pod that succeeded is its Job succeeding.
 pub struct JobRecorder {
-    seen: Arc<Mutex<Vec<Seen>>>,
-    _follow: watch::Follow,
+    raw: Arc<Mutex<Vec<(u64, Seen)>>>,
+    _follow: [watch::Follow; 2],
+}
+
+/// The revision of an object as the watch delivered it.
+fn revision<K: kube::Resource>(object: &K) -> u64 {
+    object
+        .meta()
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+impl Seen {
+    fn rank(&self) -> u8 {
+        match self {
+            Seen::Added { .. } => 0,
+            Seen::Succeeded { .. } => 1,
+            Seen::Deleted { .. } => 2,
+        }
+    }
 }
 
 impl JobRecorder {
-    /// Records every event of the Workflow's Jobs from now on (returns once the watch is live).
+    /// Records every event of the Workflow's Jobs and pods from now on (returns once both
+    /// watches are live).
     pub async fn start(scene: &Scene, workflow: &str) -> JobRecorder {
-        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let record = seen.clone();
-        let mut succeeded_already: HashMap<String, bool> = HashMap::new();
-        let config = watcher::Config::default()
-            .labels(&format!("{LABEL_WORKFLOW}={}", label_value(workflow)));
-        let follow = watch::follow(scene.jobs(), config, move |change| {
-            let mut seen = record.lock().unwrap();
-            match change {
-                Change::Applied(job) => {
-                    let name = job.name_any();
-                    let step = step_of(&job);
-                    let succeeded = succeeded_already.entry(name.clone()).or_insert_with(|| {
-                        seen.push(Seen::Added {
-                            job: name.clone(),
-                            step: step.clone(),
-                            created_by: job.annotations().get("kwf.dev/created-by").cloned(),
-                        });
-                        false
-                    });
-                    if !*succeeded && job_succeeded(&job) {
-                        *succeeded = true;
-                        seen.push(Seen::Succeeded { job: name, step });
+        let raw: Arc<Mutex<Vec<(u64, Seen)>>> = Arc::default();
+        let selector = format!("{LABEL_WORKFLOW}={}", label_value(workflow));
+        let record = raw.clone();
+        let jobs = watch::follow(
+            scene.jobs(),
+            watcher::Config::default().labels(&selector),
+            move |change| {
+                let mut raw = record.lock().unwrap_or_else(|p| p.into_inner());
+                match change {
+                    Change::Applied(job) => {
+                        let rv = revision(&job);
+                        let (name, step) = (job.name_any(), step_of(&job));
+                        raw.push((
+                            rv,
+                            Seen::Added {
+                                job: name.clone(),
+                                step: step.clone(),
+                                created_by: job.annotations().get("kwf.dev/created-by").cloned(),
+                            },
+                        ));
+                        if job_succeeded(&job) {
+                            raw.push((rv, Seen::Succeeded { job: name, step }));
+                        }
                     }
+                    Change::Deleted(job) => raw.push((
+                        revision(&job),
+                        Seen::Deleted {
+                            job: job.name_any(),
+                            step: step_of(&job),
+                        },
+                    )),
                 }
-                Change::Deleted(job) => seen.push(Seen::Deleted {
-                    job: job.name_any(),
-                    step: step_of(&job),
-                }),
-            }
-        })
+            },
+        )
         .await
         .expect("the Job watch starts");
+        let record = raw.clone();
+        let pods = watch::follow(
+            scene.api::<Pod>(),
+            watcher::Config::default().labels(&selector),
+            move |change| {
+                let Change::Applied(pod) = change else {
+                    return;
+                };
+                let succeeded =
+                    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded");
+                let job = pod.labels().get("batch.kubernetes.io/job-name").cloned();
+                if let (true, Some(job)) = (succeeded, job) {
+                    let step = pod.labels().get(LABEL_STEP).cloned().unwrap_or_default();
+                    let mut raw = record.lock().unwrap_or_else(|p| p.into_inner());
+                    raw.push((revision(&pod), Seen::Succeeded { job, step }));
+                }
+            },
+        )
+        .await
+        .expect("the pod watch starts");
         JobRecorder {
-            seen,
-            _follow: follow,
+            raw,
+            _follow: [jobs, pods],
         }
     }
 
+    /// What was seen, in revision order: each Job's first appearance, its first success (from
+    /// the Job or its pod, whichever came first), and its deletion.
     pub fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        let mut raw = self.raw.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        // At one revision a Job appears before it succeeds, and succeeds before it is deleted.
+        raw.sort_by_key(|(rv, seen)| (*rv, seen.rank()));
+        let mut added = std::collections::HashSet::new();
+        let mut succeeded = std::collections::HashSet::new();
+        raw.into_iter()
+            .filter_map(|(_, seen)| {
+                let first = match &seen {
+                    Seen::Added { job, .. } => added.insert(job.clone()),
+                    // A success before the Job's own first event is still its success.
+                    Seen::Succeeded { job, .. } => succeeded.insert(job.clone()),
+                    Seen::Deleted { .. } => true,
+                };
+                first.then_some(seen)
+            })
+            .collect()
     }
 
     /// Asserts that no Job of a step appeared before every dependency's Job had succeeded, and
