@@ -67,6 +67,14 @@ impl InvalidFile {
         }
     }
 
+    /// A file that is wrong as a whole (not YAML, empty): one line, the error itself.
+    fn line(report: String) -> InvalidFile {
+        InvalidFile {
+            one_line: true,
+            ..InvalidFile::new(report, 1)
+        }
+    }
+
     /// What to print before the error (maybe nothing), and the error, ending with `outcome`
     /// (`nothing was created`).
     pub fn explain(&self, file: &str, outcome: &str) -> (String, String) {
@@ -126,10 +134,10 @@ pub fn check(
                 Err(e) => e.to_string(),
                 Ok(_) => err.to_string(),
             };
-            return Err(InvalidFile::new(
-                format!("{file}: {}", crate::errors::one_line(&message)),
-                1,
-            ));
+            return Err(InvalidFile::line(format!(
+                "{file}: {}",
+                crate::errors::one_line(&message)
+            )));
         }
     };
     let documents: Vec<Document> = documents
@@ -141,10 +149,9 @@ pub fn check(
         })
         .collect();
     if documents.is_empty() {
-        return Err(InvalidFile::new(
-            format!("{file}: the file holds no Workflow"),
-            1,
-        ));
+        return Err(InvalidFile::line(format!(
+            "{file}: the file holds no Workflow"
+        )));
     }
     if convert::all_workflows(&documents) {
         return check_workflows(file, text, style).map(|manifests| Checked {
@@ -159,10 +166,10 @@ pub fn check(
 fn check_workflows(file: &str, text: &str, style: Style) -> Result<Vec<Manifest>, InvalidFile> {
     let workflows = kwf_api::parse_workflows(text).map_err(|e| {
         // "document 2, line 19, column 15: ..."
-        InvalidFile::new(
-            format!("{file}: {}", crate::errors::one_line(&e.to_string())),
-            1,
-        )
+        InvalidFile::line(format!(
+            "{file}: {}",
+            crate::errors::one_line(&e.to_string())
+        ))
     })?;
     let several = workflows.len() > 1;
     let mut manifests = Vec::with_capacity(workflows.len());
@@ -219,7 +226,7 @@ fn check_documents(
                 report.push('\n');
             }
         }
-        notes.extend(convert::converted_note(&outcome));
+        notes.extend(convert::converted_note(&outcome).map(|n| format!("note: {n}")));
         for object in &converted.objects {
             problems += object_problems(&outcome.source, object, style, &mut report);
             manifests.push(Manifest {

@@ -3,6 +3,7 @@
 //! from converted ([`crate::convert`]), kwf's own as they are. Offline, like `validate`.
 
 use anyhow::bail;
+use serde::Serialize;
 
 use crate::cli::{ConvertArgs, ObjectOutput};
 use crate::convert::KwfObject;
@@ -28,21 +29,17 @@ pub fn execute(args: &ConvertArgs, terminal: Terminal) -> anyhow::Result<()> {
 }
 
 /// The objects as YAML documents (separated by `---`), or as JSON: the object, or a kubectl
-/// `List` of several (which `create -f` reads back).
+/// `List` of several (which `create -f` reads back). Fields in each type's own order.
 pub fn render_objects(objects: &[KwfObject], format: ObjectOutput) -> Result<String, ExportError> {
-    let values = objects
-        .iter()
-        .map(KwfObject::to_value)
-        .collect::<Result<Vec<_>, _>>()?;
     match format {
         ObjectOutput::Yaml => {
             let mut out = String::new();
-            for (index, value) in values.iter().enumerate() {
+            for (index, object) in objects.iter().enumerate() {
                 if index > 0 {
                     out.push_str("---\n");
                 }
-                let text =
-                    serde_saphyr::to_string(value).map_err(|e| ExportError::Yaml(e.to_string()))?;
+                let text = serde_saphyr::to_string(object)
+                    .map_err(|e| ExportError::Yaml(e.to_string()))?;
                 out.push_str(&text);
                 if !out.ends_with('\n') {
                     out.push('\n');
@@ -51,17 +48,25 @@ pub fn render_objects(objects: &[KwfObject], format: ObjectOutput) -> Result<Str
             Ok(out)
         }
         ObjectOutput::Json => {
-            let document = match <[serde_json::Value; 1]>::try_from(values) {
-                Ok([one]) => one,
-                Err(values) => serde_json::json!({
-                    "apiVersion": "v1",
-                    "kind": "List",
-                    "items": values,
-                }),
+            let text = match objects {
+                [one] => serde_json::to_string_pretty(one)?,
+                several => serde_json::to_string_pretty(&List {
+                    api_version: "v1",
+                    kind: "List",
+                    items: several,
+                })?,
             };
-            Ok(format!("{}\n", serde_json::to_string_pretty(&document)?))
+            Ok(format!("{text}\n"))
         }
     }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct List<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    items: &'a [KwfObject],
 }
 
 #[cfg(test)]

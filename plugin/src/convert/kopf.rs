@@ -33,33 +33,7 @@ mod tests {
 
     /// The seed's CRD schema written as a manifest (the seed shows the schema, not a file):
     /// every field it declares, a null `command` and `maxStepTimeout: -1`.
-    pub const EXAMPLE: &str = r#"
-apiVersion: workflow.crd.com/v1
-kind: WorkFlow
-metadata:
-  name: kopf-example
-  namespace: default
-  labels: {team: data}
-  annotations: {owner: data-eng}
-spec:
-  maxStepTimeout: -1
-  containers:
-    - stepName: first
-      image: busybox
-      command: ["sh", "-c", "echo first"]
-    - stepName: second
-      image: busybox
-      command: null
-      dependsOn: ["first"]
-    - stepName: third
-      image: busybox
-      command: ["sh", "-c", "echo third"]
-      dependsOn: ["first", "second"]
-status:
-  workflow-status: Completed
-  status-changed: "2024-01-01T00:00:00Z"
-  message: done
-"#;
+    pub const EXAMPLE: &str = include_str!("../../../examples/convert/kopf-workflow.yaml");
 
     fn convert_yaml(yaml: &str) -> Converted {
         let value: serde_json::Value = serde_saphyr::from_str(yaml).expect("YAML");
@@ -75,7 +49,7 @@ status:
             panic!("one Workflow: {converted:?}")
         };
         assert_eq!(wf.metadata.name.as_deref(), Some("kopf-example"));
-        assert_eq!(wf.metadata.namespace.as_deref(), Some("default"));
+        assert_eq!(wf.metadata.namespace, None);
         assert_eq!(wf.metadata.labels.as_ref().unwrap()["team"], "data");
         assert_eq!(
             wf.metadata.annotations.as_ref().unwrap()["owner"],

@@ -177,72 +177,7 @@ mod tests {
     use crate::convert::read;
 
     /// The seed's Workflow, verbatim.
-    pub const EXAMPLE: &str = r#"
-apiVersion: kube.ci/v1alpha1
-kind: Workflow
-metadata:
-  name: my-workflow
-  namespace: default
-spec:
-  steps:
-  - args:
-    - -c
-    - touch /kubeci/file-1
-    commands:
-    - sh
-    image: alpine
-    name: step-1
-  - args:
-    - -c
-    - touch /kubeci/file-2
-    commands:
-    - sh
-    dependency:
-    - step-1
-    image: alpine
-    name: step-2
-  - args:
-    - -c
-    - touch /kubeci/file-3
-    commands:
-    - sh
-    dependency:
-    - step-1
-    image: alpine
-    name: step-3
-  - args:
-    - -c
-    - touch /kubeci/file-4
-    commands:
-    - sh
-    dependency:
-    - step-2
-    - step-3
-    image: alpine
-    name: step-4
-  - args:
-    - -c
-    - echo step-5; ls /kubeci
-    commands:
-    - sh
-    dependency:
-    - step-1
-    - step-4
-    image: alpine
-    name: step-5
-  triggers:
-  - apiVersion: v1
-    kind: ConfigMap
-    name: my-config
-    namespace: default
-    onAddOrUpdate: true
-    onDelete: true
-    resource: configmaps
-    selector: {}
-status:
-  lastObservedGeneration:         # workplan generation
-  lastObservedResourceGeneration: # map[resource-uid]resource-generation
-"#;
+    pub const EXAMPLE: &str = include_str!("../../../examples/convert/kubeci-workflow.yaml");
 
     fn convert_yaml(yaml: &str) -> Converted {
         let value: serde_json::Value = serde_saphyr::from_str(yaml).expect("YAML");

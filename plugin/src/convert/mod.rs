@@ -18,8 +18,8 @@ pub mod oaat;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kwf_api::{API_VERSION, JobTemplate, Workflow, WorkflowTemplate};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 /// A kwf object: read as it is, or converted.
@@ -62,13 +62,15 @@ impl KwfObject {
     pub fn reference(&self, name: &str) -> String {
         format!("{}.kwf.dev/{name}", self.kind().to_lowercase())
     }
+}
 
-    /// The object as JSON, `apiVersion` and `kind` first (kube's types write them).
-    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
+/// The object as its own type writes it: `apiVersion`, `kind`, `metadata`, `spec` in order.
+impl Serialize for KwfObject {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            KwfObject::Workflow(o) => serde_json::to_value(o),
-            KwfObject::WorkflowTemplate(o) => serde_json::to_value(o),
-            KwfObject::JobTemplate(o) => serde_json::to_value(o),
+            KwfObject::Workflow(o) => o.serialize(serializer),
+            KwfObject::WorkflowTemplate(o) => o.serialize(serializer),
+            KwfObject::JobTemplate(o) => o.serialize(serializer),
         }
     }
 }

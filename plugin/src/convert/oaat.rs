@@ -342,38 +342,10 @@ mod tests {
     use crate::convert::{Document, convert_file};
 
     /// The seed's OaatType, verbatim.
-    pub const OAAT_TYPE: &str = r#"
-apiVersion: kawaja.net/v1
-kind: OaatType
-metadata:
-  name: oaattest
-spec:
-  type: pod
-  podspec:
-    container:
-      name: test
-      image: busybox
-      command: ["sh", "-x", "-c"]
-      args:
-        - |
-          echo "OAAT_ITEM={{oaat_item}}"
-          sleep $(shuf -i 10-180 -n 1)
-          exit $(shuf -i 0-1 -n 1)
-"#;
+    pub const OAAT_TYPE: &str = include_str!("../../../examples/convert/oaat-type.yaml");
 
     /// The seed's OaatGroup, verbatim.
-    pub const OAAT_GROUP: &str = r#"
-apiVersion: kawaja.net/v1
-kind: OaatGroup
-metadata:
-  name: testsimple-oaat
-spec:
-  frequency: 5m
-  oaatType: oaattest
-  oaatItems:
-    - item1
-    - item2
-"#;
+    pub const OAAT_GROUP: &str = include_str!("../../../examples/convert/oaat-group.yaml");
 
     fn documents(yamls: &[&str]) -> Vec<Document> {
         yamls
