@@ -12,6 +12,7 @@ pub mod fan_out;
 mod fan_out_checks;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
+pub mod item_group;
 pub mod job;
 pub mod job_template;
 pub mod limits;

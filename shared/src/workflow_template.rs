@@ -14,6 +14,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::item_group::{ItemGroup, ItemStatus, item_group_problems};
 use crate::params::{self, MAX_PARAMS};
 use crate::workflow::{Step, WorkflowSpec};
 
@@ -29,7 +30,7 @@ pub const ANNOTATION_SCHEDULED_TIME: &str = "kwf.dev/scheduled-time";
 /// A stored Workflow definition and the parameters its runs fill in.
 // kube's printcolumn(..) repeats `type_` by design: not a duplicated attribute.
 #[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "kwf.dev",
     version = "v1alpha1",
@@ -61,7 +62,10 @@ pub const ANNOTATION_SCHEDULED_TIME: &str = "kwf.dev/scheduled-time";
         .reason(kube::core::Reason::FieldValueForbidden),
     validation = kube::core::Rule::new("has(self.workflowSpec.containers)")
         .message("the template has no steps: add at least one entry to workflowSpec.containers")
-        .reason(kube::core::Reason::FieldValueRequired)
+        .reason(kube::core::Reason::FieldValueRequired),
+    validation = kube::core::Rule::new(ITEM_PARAMETER_DECLARED_RULE)
+        .message("itemGroup.parameter names no declared parameter: add it to spec.parameters")
+        .reason(kube::core::Reason::FieldValueInvalid)
 )]
 pub struct WorkflowTemplateSpec {
     /// The parameters runs may set, each referred to as `{{params.NAME}}` in a step's
@@ -78,7 +82,27 @@ pub struct WorkflowTemplateSpec {
     /// Runs on a cron schedule, with CronJob's fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
+    /// Runs once per item, one at a time by default, each item about every `frequency`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_group: Option<ItemGroup>,
+    /// Finished successful runs of this template kept (the oldest beyond are deleted;
+    /// default: all). Counts the runs of every trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub successful_runs_history_limit: Option<u32>,
+    /// Finished failed runs of this template kept (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub failed_runs_history_limit: Option<u32>,
+    /// A finished run of this template is deleted this many seconds after it finished
+    /// (default: kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub ttl_seconds_after_finished: Option<i64>,
 }
+
+/// An item group's parameter (`item` by default) is one of the template's parameters.
+const ITEM_PARAMETER_DECLARED_RULE: &str = "!has(self.itemGroup) || (has(self.parameters) && self.parameters.exists(p, p.name == (has(self.itemGroup.parameter) ? self.itemGroup.parameter : 'item')))";
 
 /// One declared parameter.
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
@@ -167,9 +191,17 @@ pub struct WorkflowTemplateStatus {
     /// The run created last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<String>,
-    /// A problem of the schedule (invalid expression, unknown zone, bad parameters).
+    /// A problem of the schedule or the item group (invalid expression, unknown zone, bad
+    /// parameters, unreadable duration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The item group's items: last success and failure, failures since the success, the
+    /// active run. The truth across the deletion of old runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ItemStatus>,
+    /// The template's last runs (of every trigger), newest first, at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_runs: Vec<String>,
 }
 
 /// A run's spec, labels and annotations, made from a template and parameter values.
@@ -409,6 +441,28 @@ pub fn validate_template(template: &WorkflowTemplate) -> Result<(), TemplateErro
     if let Some(schedule) = &spec.schedule {
         problems.extend(schedule_problems(schedule, &spec.parameters));
     }
+    if let Some(group) = &spec.item_group {
+        problems.extend(item_group_problems(group, &spec.parameters));
+    }
+    if spec.ttl_seconds_after_finished.is_some_and(|s| s < 0) {
+        problems.push(
+            "ttlSecondsAfterFinished must be 0 or more seconds: remove it to keep finished runs"
+                .to_owned(),
+        );
+    }
+    for (field, limit) in [
+        (
+            "successfulRunsHistoryLimit",
+            spec.successful_runs_history_limit,
+        ),
+        ("failedRunsHistoryLimit", spec.failed_runs_history_limit),
+    ] {
+        if limit.is_some_and(|n| n > 1000) {
+            problems.push(format!(
+                "{field} is at most 1000: lower it, or remove it to keep every run"
+            ));
+        }
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -496,6 +550,7 @@ mod tests {
                     ..Default::default()
                 },
                 schedule: None,
+                ..Default::default()
             },
         );
         t.metadata.namespace = Some("ns".to_owned());
@@ -613,6 +668,31 @@ mod tests {
             "echo hello kwf"
         );
         assert_eq!(run.labels["greeted"], "kwf");
+    }
+
+    #[test]
+    fn validate_template_checks_the_item_group_and_the_history_fields() {
+        let mut t = template();
+        t.spec.item_group = Some(
+            serde_saphyr::from_str("items: [a, a]\nparameter: app\nfrequency: soon\n").unwrap(),
+        );
+        t.spec.ttl_seconds_after_finished = Some(-1);
+        t.spec.failed_runs_history_limit = Some(1001);
+        let problems = validate_template(&t).unwrap_err().problems;
+        assert_eq!(
+            problems,
+            [
+                "itemGroup.frequency: \"soon\" is not a duration (unreadable): write one such as 30s, 5m, 1h30m or 2d",
+                "itemGroup.items: \"a\" is listed twice: keep one",
+                "ttlSecondsAfterFinished must be 0 or more seconds: remove it to keep finished runs",
+                "failedRunsHistoryLimit is at most 1000: lower it, or remove it to keep every run",
+            ]
+        );
+        t.spec.item_group =
+            Some(serde_saphyr::from_str("items: [a, b]\nparameter: app\nfrequency: 1h\n").unwrap());
+        t.spec.ttl_seconds_after_finished = Some(0);
+        t.spec.failed_runs_history_limit = Some(0);
+        validate_template(&t).unwrap();
     }
 
     #[test]

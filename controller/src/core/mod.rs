@@ -38,6 +38,8 @@ mod attempts;
 mod claims;
 mod decide;
 pub mod effect;
+pub mod history;
+pub mod item_group;
 mod messages;
 mod nodes;
 pub mod observed;

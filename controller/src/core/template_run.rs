@@ -211,6 +211,7 @@ mod tests {
                     params: [("who".to_owned(), "cron".to_owned())].into(),
                     ..Default::default()
                 }),
+                ..Default::default()
             },
         );
         t.metadata.namespace = Some("ns".into());

@@ -185,6 +185,7 @@ mod tests {
                     ..Default::default()
                 },
                 schedule: None,
+                ..Default::default()
             },
         );
         t.metadata.namespace = Some("dev".into());
