@@ -398,4 +398,96 @@ spec:
             invalid.report
         );
     }
+
+    const KOPF: &str = "apiVersion: workflow.crd.com/v1
+kind: WorkFlow
+metadata:
+  name: kopf
+spec:
+  containers:
+    - stepName: a
+      image: busybox
+      command: [echo, a]
+";
+
+    #[test]
+    fn a_source_document_is_converted_and_said_once() {
+        let text = format!("{GOOD}---\n{KOPF}");
+        let checked = check("f.yaml", &text, PLAIN, false).unwrap();
+        let kinds: Vec<(&str, String)> = checked
+            .manifests
+            .iter()
+            .map(|m| (m.object.kind(), m.display_name()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [("Workflow", "good".to_owned()), ("Workflow", "kopf".to_owned())]
+        );
+        assert_eq!(
+            checked.notes,
+            ["note: f.yaml (document 2): converted WorkFlow kopf (workflow.crd.com/v1) to Workflow kopf"]
+        );
+    }
+
+    #[test]
+    fn a_lossy_field_is_one_line_unless_allowed() {
+        let lossy = KOPF.replace("      command: [echo, a]\n", "      command: [echo, a]\n      retryCount: 3\n");
+        let invalid = check("f.yaml", &lossy, PLAIN, false).unwrap_err();
+        assert_eq!((invalid.problems, invalid.lossy, invalid.one_line), (1, 1, true));
+        let (before, error) = invalid.explain("f.yaml", "nothing was created");
+        assert_eq!(before, "");
+        assert!(
+            error.starts_with("f.yaml: WorkFlow kopf (workflow.crd.com/v1): spec.containers[0].retryCount: not a field kwf knows"),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("; nothing was created (--allow-lossy converts without the fields it names)"),
+            "{error}"
+        );
+        let allowed = check("f.yaml", &lossy, PLAIN, true).unwrap();
+        assert_eq!(allowed.manifests.len(), 1);
+        assert!(allowed.notes[0].starts_with("warning: f.yaml: WorkFlow kopf"), "{:?}", allowed.notes);
+        assert!(allowed.notes[1].starts_with("note: f.yaml: converted"), "{:?}", allowed.notes);
+    }
+
+    #[test]
+    fn every_problem_of_a_mixed_file_is_reported_and_nothing_is_kept() {
+        let bad_template = "apiVersion: kwf.dev/v1alpha1
+kind: WorkflowTemplate
+metadata: {name: t}
+spec:
+  workflowSpec:
+    containers:
+      - {stepName: a, image: busybox, dependsOn: [nope]}
+";
+        let text = format!(
+            "{KOPF}---\n{bad_template}---\napiVersion: example.com/v1\nkind: Widget\n"
+        );
+        let invalid = check("f.yaml", &text, PLAIN, false).unwrap_err();
+        assert_eq!(invalid.problems, 2, "{}", invalid.report);
+        assert!(!invalid.one_line);
+        assert!(
+            invalid.report.contains("f.yaml (document 2): template \"t\": workflowSpec: step \"a\""),
+            "{}",
+            invalid.report
+        );
+        assert!(
+            invalid.report.contains("f.yaml (document 3): is example.com/v1 Widget"),
+            "{}",
+            invalid.report
+        );
+        let (_, error) = invalid.explain("f.yaml", "nothing was created");
+        assert_eq!(error, "f.yaml is invalid (2 problems); nothing was created");
+    }
+
+    #[test]
+    fn a_template_needs_a_name_of_its_own() {
+        let text = "apiVersion: kwf.dev/v1alpha1
+kind: JobTemplate
+metadata: {generateName: t-}
+spec: {}
+";
+        let invalid = check("f.yaml", text, PLAIN, false).unwrap_err();
+        assert!(invalid.report.contains("a JobTemplate is named by what uses it"), "{}", invalid.report);
+    }
 }

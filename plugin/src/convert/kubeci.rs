@@ -98,8 +98,6 @@ pub fn convert(doc: Source<KubeCiSpec>, ignored: Vec<String>) -> Converted {
         lossy.push(trigger_lossy(index, trigger, &name));
     }
     let spec = WorkflowTemplateSpec {
-        parameters: Vec::new(),
-        workflow_metadata: None,
         workflow_spec: WorkflowSpec {
             max_step_timeout: -1,
             containers,
@@ -107,7 +105,7 @@ pub fn convert(doc: Source<KubeCiSpec>, ignored: Vec<String>) -> Converted {
             volume_claim_policy: Some(VolumeClaimPolicy::DeleteOnFinish),
             ..WorkflowSpec::default()
         },
-        schedule: None,
+        ..WorkflowTemplateSpec::default()
     };
     let mut template = WorkflowTemplate::new("", spec);
     template.metadata = metadata;

@@ -12,8 +12,10 @@
 //!   `affinity`, `serviceAccountName`, `imagePullSecrets`, `securityContext`,
 //!   `priorityClassName`) -> `podDefaults`, its `volumes` -> `volumes`;
 //! - `maxStepTimeout: -1` (oaat pods have no time limit);
-//! - `oaatItems`, `frequency`, `failureCoolOff` -> the item group: not in this kwf yet, so each
-//!   is reported, and an item is run with `kubectl workflow submit -p item=ITEM` meanwhile.
+//! - `oaatItems`, `frequency`, `failureCoolOff` -> `itemGroup.items`, `frequency`,
+//!   `failureCoolOff`, with `parameter: item` and `concurrency: 1` (one at a time, oaat's rule).
+//!   kwf chooses among the due items in a stated order (never succeeded, oldest success, oldest
+//!   failure, then list order) where oaat chose at random among ties.
 //!
 //! The type is found among the documents of the same file (same name and namespace): convert a
 //! group together with its type.
@@ -24,6 +26,7 @@ use k8s_openapi::api::core::v1::{
     Affinity, Container, EnvVar, LocalObjectReference, PodSecurityContext, Toleration, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kwf_api::item_group::ItemGroup;
 use kwf_api::workflow_template::{Parameter, WorkflowTemplateSpec};
 use kwf_api::{PodDefaults, Step, WorkflowSpec, WorkflowTemplate};
 use serde::Deserialize;
@@ -284,31 +287,7 @@ fn convert_group(doc: Source<OaatGroupSpec>, ignored: Vec<String>, parts: &TypeP
     let mut lossy = unknown_fields(ignored, "an OaatGroup", &[]);
     let metadata = keep_metadata(&doc.metadata, &mut lossy);
     let template_name = metadata.name.clone().unwrap_or_default();
-    let group = &doc.spec;
-    let submit =
-        format!("kubectl workflow submit --from template/{template_name} -p {ITEM_PARAMETER}=ITEM");
-    lossy.push(Lossy::new(
-        "spec.oaatItems",
-        format!(
-            "item groups are not in this kwf yet, so the items ({}) are not run by themselves: run each with `{submit}`",
-            group.oaat_items.join(", ")
-        ),
-    ));
-    lossy.push(Lossy::new(
-        "spec.frequency",
-        format!(
-            "item groups are not in this kwf yet: nothing reruns an item every {}; run it again with `{submit}`",
-            group.frequency
-        ),
-    ));
-    if let Some(cool_off) = &group.failure_cool_off {
-        lossy.push(Lossy::new(
-            "spec.failureCoolOff",
-            format!(
-                "item groups are not in this kwf yet: wait {cool_off} yourself before running a failed item again"
-            ),
-        ));
-    }
+    let group = doc.spec;
     let spec = WorkflowTemplateSpec {
         parameters: vec![Parameter {
             name: ITEM_PARAMETER.to_owned(),
@@ -318,7 +297,6 @@ fn convert_group(doc: Source<OaatGroupSpec>, ignored: Vec<String>, parts: &TypeP
                 group.oaat_type
             )),
         }],
-        workflow_metadata: None,
         workflow_spec: WorkflowSpec {
             max_step_timeout: -1,
             containers: vec![parts.step.clone()],
@@ -326,7 +304,16 @@ fn convert_group(doc: Source<OaatGroupSpec>, ignored: Vec<String>, parts: &TypeP
             volumes: parts.volumes.clone(),
             ..WorkflowSpec::default()
         },
-        schedule: None,
+        item_group: Some(ItemGroup {
+            items: group.oaat_items,
+            parameter: ITEM_PARAMETER.to_owned(),
+            frequency: group.frequency,
+            failure_cool_off: group.failure_cool_off,
+            // oaat: one at a time.
+            concurrency: 1,
+            suspend: false,
+        }),
+        ..WorkflowTemplateSpec::default()
     };
     let mut template = WorkflowTemplate::new("", spec);
     template.metadata = metadata;
@@ -400,17 +387,29 @@ mod tests {
     }
 
     #[test]
-    fn the_group_fields_are_reported_until_kwf_has_item_groups() {
+    fn the_group_becomes_the_templates_item_group() {
         let outcomes = convert_file("o.yaml", documents(&[OAAT_TYPE, OAAT_GROUP]));
         let group = outcomes[1].result.as_ref().unwrap();
-        let fields: Vec<&str> = group.lossy.iter().map(|l| l.field.as_str()).collect();
-        assert_eq!(fields, ["spec.oaatItems", "spec.frequency"]);
-        assert!(group.lossy[0].advice.contains("item1, item2"));
-        assert!(
-            group.lossy[0]
-                .advice
-                .contains("kubectl workflow submit --from template/testsimple-oaat -p item=ITEM")
-        );
+        assert_eq!(group.lossy, []);
+        let KwfObject::WorkflowTemplate(t) = &group.objects[0] else {
+            panic!("a template")
+        };
+        let items = t.spec.item_group.as_ref().expect("an item group");
+        assert_eq!(items.items, ["item1", "item2"]);
+        assert_eq!(items.parameter, "item");
+        assert_eq!(items.frequency, "5m");
+        assert_eq!(items.failure_cool_off, None);
+        assert_eq!(items.concurrency, 1);
+        let with_cool_off =
+            OAAT_GROUP.replace("  frequency: 5m\n", "  frequency: 5m\n  failureCoolOff: 1m\n");
+        let outcomes = convert_file("o.yaml", documents(&[OAAT_TYPE, &with_cool_off]));
+        let KwfObject::WorkflowTemplate(t) = &outcomes[1].result.as_ref().unwrap().objects[0]
+        else {
+            panic!("a template")
+        };
+        let cool_off = t.spec.item_group.as_ref().unwrap().failure_cool_off.as_deref();
+        assert_eq!(cool_off, Some("1m"));
+        kwf_api::validate_template(t).expect("valid");
     }
 
     #[test]

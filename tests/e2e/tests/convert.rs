@@ -1,8 +1,8 @@
 //! `kubectl workflow convert` and `create -f` of the four seed systems' documents (issue 19),
 //! against the real control plane with the real controller and plugin: the kopf example, the
 //! JobFlow (five flows) and the DaemonJob are created from their own files and run to
-//! completion; oaat's type and group become a template whose runs complete; KubeCI's Workflow
-//! becomes a template the API server admits. Steps run as host processes on the process kubelet.
+//! completion; oaat's type and group become a template whose item group runs both items, one at
+//! a time; KubeCI's Workflow becomes a template the API server admits. Steps run as host processes on the process kubelet.
 //!
 //! What the test plane lacks is changed in the documents before they are created, and said
 //! where it is: a node named `minikube` (JobFlow's `nodeName`), minutes of `sleep`, oaat's random
@@ -15,6 +15,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
 use kube::api::ListParams;
+use kwf_api::item_group::ANNOTATION_ITEM;
+use kwf_api::workflow_template::LABEL_TEMPLATE;
 use kwf_api::{JobTemplate, LABEL_WORKFLOW, WorkflowPhase, WorkflowTemplate};
 use kwf_e2e::Scene;
 use kwf_e2e::plugin::run;
@@ -181,7 +183,7 @@ async fn the_jobflow_and_the_daemonjob_run_to_completion() {
 }
 
 #[tokio::test]
-async fn oaat_s_type_and_group_become_a_template_whose_runs_complete() {
+async fn oaat_s_type_and_group_become_an_item_group_whose_items_run_one_at_a_time() {
     let scene = Scene::new("conv-oaat").await;
     let _controller = scene.controller().await;
     // The seed's item sleeps up to 3 minutes and fails half the time, at random: here it
@@ -198,26 +200,7 @@ async fn oaat_s_type_and_group_become_a_template_whose_runs_complete() {
     let file = scene.write("oaat.yaml", &format!("{oaat_type}---\n{OAAT_GROUP}"));
     let file = file.to_str().expect("utf-8 path");
 
-    // Until kwf has item groups, the group's items and frequency have no kwf equivalent.
-    let refused = run(&scene, &["create", "-f", file]).await;
-    refused.expect_code(1);
-    assert!(
-        refused
-            .stderr
-            .contains("spec.oaatItems: item groups are not in this kwf yet")
-    );
-    assert!(refused.stderr.contains("spec.frequency: "));
-    assert!(
-        scene
-            .api::<WorkflowTemplate>()
-            .get_opt("testsimple-oaat")
-            .await
-            .expect("get")
-            .is_none(),
-        "nothing was created: {refused}"
-    );
-
-    let created = run(&scene, &["create", "-f", file, "--allow-lossy"]).await;
+    let created = run(&scene, &["create", "-f", file]).await;
     created.expect_code(0);
     assert!(
         created
@@ -225,32 +208,54 @@ async fn oaat_s_type_and_group_become_a_template_whose_runs_complete() {
             .contains("workflowtemplate.kwf.dev/testsimple-oaat created"),
         "{created}"
     );
-    assert_eq!(
-        created
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("warning: ") && l.contains("--allow-lossy"))
-            .count(),
-        2,
-        "{created}"
-    );
-    for item in ["item1", "item2"] {
-        let submitted = run(
-            &scene,
-            &[
-                "submit",
-                "--from",
-                "template/testsimple-oaat",
-                "-p",
-                &format!("item={item}"),
-                "--watch",
-            ],
-        )
-        .await;
-        submitted.expect_code(0);
-    }
-    let written = std::fs::read_to_string(&out).expect("the items ran");
-    assert_eq!(written, "item1 item1\nitem2 item2\n");
+    assert_eq!(converted_notes(&created.stderr).len(), 1, "the group's: {created}");
+
+    // Both items run by themselves (every 5 minutes), one at a time.
+    let of_group = ListParams::default().labels(&format!("{LABEL_TEMPLATE}=testsimple-oaat"));
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    let mut most_active = 0;
+    let runs = loop {
+        let runs = scene.workflows().list(&of_group).await.expect("list runs").items;
+        let done = |r: &&kwf_api::Workflow| {
+            matches!(
+                r.status.as_ref().and_then(|s| s.phase),
+                Some(WorkflowPhase::Completed | WorkflowPhase::Failed)
+            )
+        };
+        most_active = most_active.max(runs.iter().filter(|r| !done(r)).count());
+        if runs.len() == 2 && runs.iter().all(|r| done(&r)) {
+            break runs;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the two items did not run within {WITHIN:?}: {:?}\n{}",
+            runs.iter().map(|r| (r.name_any(), r.status.clone())).collect::<Vec<_>>(),
+            scene.controller_logs(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(most_active, 1, "one at a time");
+    let mut items: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            assert_eq!(
+                r.status.as_ref().and_then(|s| s.phase),
+                Some(WorkflowPhase::Completed),
+                "{}",
+                r.name_any()
+            );
+            r.annotations()[ANNOTATION_ITEM].clone()
+        })
+        .collect();
+    items.sort();
+    assert_eq!(items, ["item1", "item2"]);
+    let mut written: Vec<String> = std::fs::read_to_string(&out)
+        .expect("the items ran")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    written.sort();
+    assert_eq!(written, ["item1 item1", "item2 item2"], "%%oaat_item%% and OAAT_ITEM");
 }
 
 #[tokio::test]
