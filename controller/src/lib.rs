@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod node_list;
 pub mod rate_limit;
 pub mod reconcile;
+pub mod resource_triggers;
 pub mod server;
 pub mod status_writes;
 pub mod telemetry;

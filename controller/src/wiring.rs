@@ -20,6 +20,7 @@ use crate::job_watch::{self, TriggerSlot};
 use crate::leader::{Leadership, LeaseSettings};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimitLayer;
+use crate::resource_triggers::ResourceTriggerReconciler;
 use crate::server::{self, Readiness};
 use crate::templates::TemplateReconciler;
 use crate::term::{self, Reconciler};
@@ -103,6 +104,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     ));
     let reconcilers: Vec<Arc<dyn Reconciler>> = vec![
         Arc::new(TemplateReconciler {
+            client: client.clone(),
+            namespace: config.namespace.clone(),
+        }),
+        Arc::new(ResourceTriggerReconciler {
             client: client.clone(),
             namespace: config.namespace.clone(),
         }),

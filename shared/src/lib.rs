@@ -20,6 +20,7 @@ pub mod names;
 pub mod params;
 pub mod parse;
 pub mod pod_defaults;
+pub mod resource_trigger;
 pub mod retries;
 pub mod validate;
 mod volume_checks;

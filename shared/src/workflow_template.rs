@@ -99,6 +99,11 @@ pub struct WorkflowTemplateSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub ttl_seconds_after_finished: Option<i64>,
+    /// Runs when objects of a chosen kind are created, updated or deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = crate::resource_trigger::MAX_TRIGGERS))]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["name".into()]))]
+    pub resource_triggers: Vec<crate::resource_trigger::ResourceTrigger>,
 }
 
 /// An item group's parameter (`item` by default) is one of the template's parameters.
@@ -202,6 +207,9 @@ pub struct WorkflowTemplateStatus {
     /// The template's last runs (of every trigger), newest first, at most 10.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_runs: Vec<String>,
+    /// What each resource trigger watches and last counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_triggers: Vec<crate::resource_trigger::ResourceTriggerStatus>,
 }
 
 /// A run's spec, labels and annotations, made from a template and parameter values.
@@ -381,7 +389,8 @@ fn is_label_value(value: &str) -> bool {
 
 /// Every problem of a template that shows without running it: parameter names (valid,
 /// unique), references to undeclared parameters, the workflow spec's own problems (with the
-/// defaults filled in), and the schedule's expression, zone and parameters.
+/// defaults filled in), the schedule's expression, zone and parameters, and the resource
+/// triggers' offline problems.
 pub fn validate_template(template: &WorkflowTemplate) -> Result<(), TemplateError> {
     let spec = &template.spec;
     let mut problems = Vec::new();
@@ -463,6 +472,10 @@ pub fn validate_template(template: &WorkflowTemplate) -> Result<(), TemplateErro
             ));
         }
     }
+    problems.extend(crate::resource_trigger::trigger_problems(
+        &spec.resource_triggers,
+        &spec.parameters,
+    ));
     if problems.is_empty() {
         Ok(())
     } else {

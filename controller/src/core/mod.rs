@@ -45,6 +45,7 @@ mod nodes;
 pub mod observed;
 mod relabel;
 mod reset;
+pub mod resource_trigger;
 mod run_control;
 pub mod schedule;
 mod status;
