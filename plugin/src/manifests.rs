@@ -421,19 +421,30 @@ spec:
             .collect();
         assert_eq!(
             kinds,
-            [("Workflow", "good".to_owned()), ("Workflow", "kopf".to_owned())]
+            [
+                ("Workflow", "good".to_owned()),
+                ("Workflow", "kopf".to_owned())
+            ]
         );
         assert_eq!(
             checked.notes,
-            ["note: f.yaml (document 2): converted WorkFlow kopf (workflow.crd.com/v1) to Workflow kopf"]
+            [
+                "note: f.yaml (document 2): converted WorkFlow kopf (workflow.crd.com/v1) to Workflow kopf"
+            ]
         );
     }
 
     #[test]
     fn a_lossy_field_is_one_line_unless_allowed() {
-        let lossy = KOPF.replace("      command: [echo, a]\n", "      command: [echo, a]\n      retryCount: 3\n");
+        let lossy = KOPF.replace(
+            "      command: [echo, a]\n",
+            "      command: [echo, a]\n      retryCount: 3\n",
+        );
         let invalid = check("f.yaml", &lossy, PLAIN, false).unwrap_err();
-        assert_eq!((invalid.problems, invalid.lossy, invalid.one_line), (1, 1, true));
+        assert_eq!(
+            (invalid.problems, invalid.lossy, invalid.one_line),
+            (1, 1, true)
+        );
         let (before, error) = invalid.explain("f.yaml", "nothing was created");
         assert_eq!(before, "");
         assert!(
@@ -441,13 +452,23 @@ spec:
             "{error}"
         );
         assert!(
-            error.ends_with("; nothing was created (--allow-lossy converts without the fields it names)"),
+            error.ends_with(
+                "; nothing was created (--allow-lossy converts without the fields it names)"
+            ),
             "{error}"
         );
         let allowed = check("f.yaml", &lossy, PLAIN, true).unwrap();
         assert_eq!(allowed.manifests.len(), 1);
-        assert!(allowed.notes[0].starts_with("warning: f.yaml: WorkFlow kopf"), "{:?}", allowed.notes);
-        assert!(allowed.notes[1].starts_with("note: f.yaml: converted"), "{:?}", allowed.notes);
+        assert!(
+            allowed.notes[0].starts_with("warning: f.yaml: WorkFlow kopf"),
+            "{:?}",
+            allowed.notes
+        );
+        assert!(
+            allowed.notes[1].starts_with("note: f.yaml: converted"),
+            "{:?}",
+            allowed.notes
+        );
     }
 
     #[test]
@@ -460,19 +481,22 @@ spec:
     containers:
       - {stepName: a, image: busybox, dependsOn: [nope]}
 ";
-        let text = format!(
-            "{KOPF}---\n{bad_template}---\napiVersion: example.com/v1\nkind: Widget\n"
-        );
+        let text =
+            format!("{KOPF}---\n{bad_template}---\napiVersion: example.com/v1\nkind: Widget\n");
         let invalid = check("f.yaml", &text, PLAIN, false).unwrap_err();
         assert_eq!(invalid.problems, 2, "{}", invalid.report);
         assert!(!invalid.one_line);
         assert!(
-            invalid.report.contains("f.yaml (document 2): template \"t\": workflowSpec: step \"a\""),
+            invalid
+                .report
+                .contains("f.yaml (document 2): template \"t\": workflowSpec: step \"a\""),
             "{}",
             invalid.report
         );
         assert!(
-            invalid.report.contains("f.yaml (document 3): is example.com/v1 Widget"),
+            invalid
+                .report
+                .contains("f.yaml (document 3): is example.com/v1 Widget"),
             "{}",
             invalid.report
         );
@@ -488,6 +512,12 @@ metadata: {generateName: t-}
 spec: {}
 ";
         let invalid = check("f.yaml", text, PLAIN, false).unwrap_err();
-        assert!(invalid.report.contains("a JobTemplate is named by what uses it"), "{}", invalid.report);
+        assert!(
+            invalid
+                .report
+                .contains("a JobTemplate is named by what uses it"),
+            "{}",
+            invalid.report
+        );
     }
 }

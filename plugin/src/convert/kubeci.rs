@@ -11,14 +11,19 @@
 //!   step on one node, as KubeCI did), mounted at `/kubeci` in every step, deleted when the run
 //!   ends (`volumeClaimPolicy: DeleteOnFinish`);
 //! - KubeCI steps have no time limit -> `maxStepTimeout: -1`;
-//! - `triggers[]` -> resource triggers: not in this kwf yet, so each is reported, and the
-//!   template is run with `kubectl workflow submit` meanwhile.
+//! - `triggers[]` -> `resourceTriggers[]`: `apiVersion`, `kind`, `namespace`, `name` ->
+//!   `objectName`, a non-empty `selector`; `onAddOrUpdate` -> events Create and Update,
+//!   `onDelete` -> Delete. Each is named after its kind (`configmap`, `configmap-2`, ...: a
+//!   DNS-1123 label of at most 20 characters). `resource` (the plural) is not needed: kwf finds
+//!   it from apiVersion and kind. A trigger with neither event, and a selector next to a name
+//!   (kwf watches one object by name or selects by labels, not both), are reported.
 
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaimSpec, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kwf_api::resource_trigger::{MAX_TRIGGER_NAME_LEN, ResourceTrigger, TriggerEvent};
 use kwf_api::workflow_template::WorkflowTemplateSpec;
 use kwf_api::{Step, VolumeClaimPolicy, VolumeClaimTemplate, WorkflowSpec, WorkflowTemplate};
 use serde::Deserialize;
@@ -69,7 +74,7 @@ pub struct KubeCiStep {
 pub struct KubeCiTrigger {
     pub api_version: String,
     pub kind: String,
-    /// The plural (`configmaps`): the kwf trigger names the kind; kept for the message only.
+    /// The plural (`configmaps`): kwf finds it from apiVersion and kind.
     #[serde(default)]
     pub resource: Option<String>,
     #[serde(default)]
@@ -88,15 +93,8 @@ pub struct KubeCiTrigger {
 pub fn convert(doc: Source<KubeCiSpec>, ignored: Vec<String>) -> Converted {
     let mut lossy = unknown_fields(ignored, "a KubeCI Workflow", &[]);
     let metadata = keep_metadata(&doc.metadata, &mut lossy);
-    let name = metadata
-        .name
-        .clone()
-        .or_else(|| metadata.generate_name.clone())
-        .unwrap_or_default();
     let containers = doc.spec.steps.into_iter().map(step).collect();
-    for (index, trigger) in doc.spec.triggers.iter().enumerate() {
-        lossy.push(trigger_lossy(index, trigger, &name));
-    }
+    let resource_triggers = triggers(&doc.spec.triggers, &mut lossy);
     let spec = WorkflowTemplateSpec {
         workflow_spec: WorkflowSpec {
             max_step_timeout: -1,
@@ -105,6 +103,7 @@ pub fn convert(doc: Source<KubeCiSpec>, ignored: Vec<String>) -> Converted {
             volume_claim_policy: Some(VolumeClaimPolicy::DeleteOnFinish),
             ..WorkflowSpec::default()
         },
+        resource_triggers,
         ..WorkflowTemplateSpec::default()
     };
     let mut template = WorkflowTemplate::new("", spec);
@@ -155,18 +154,75 @@ fn shared_claim() -> VolumeClaimTemplate {
     }
 }
 
-/// What kwf cannot do yet with a trigger, and what to do meanwhile.
-fn trigger_lossy(index: usize, trigger: &KubeCiTrigger, template: &str) -> Lossy {
-    let what = match &trigger.name {
-        Some(name) => format!("{} {} {name}", trigger.api_version, trigger.kind),
-        None => format!("{} {}", trigger.api_version, trigger.kind),
-    };
-    Lossy::new(
-        format!("spec.triggers[{index}]"),
-        format!(
-            "resource triggers ({what}) are not in this kwf yet: run the template with `kubectl workflow submit --from template/{template}` when the object changes"
-        ),
-    )
+/// The resource triggers of KubeCI's triggers, and a lossy line for what does not map.
+fn triggers(source: &[KubeCiTrigger], lossy: &mut Vec<Lossy>) -> Vec<ResourceTrigger> {
+    let mut out: Vec<ResourceTrigger> = Vec::new();
+    for (index, trigger) in source.iter().enumerate() {
+        let field = format!("spec.triggers[{index}]");
+        let mut events = Vec::new();
+        if trigger.on_add_or_update {
+            events.extend([TriggerEvent::Create, TriggerEvent::Update]);
+        }
+        if trigger.on_delete {
+            events.push(TriggerEvent::Delete);
+        }
+        if events.is_empty() {
+            lossy.push(Lossy::new(
+                field,
+                "the trigger watches no event (onAddOrUpdate and onDelete are both false), so it never ran: remove it, or set one of them",
+            ));
+            continue;
+        }
+        let selector = trigger.selector.clone().filter(|s| {
+            s.match_labels.as_ref().is_some_and(|l| !l.is_empty())
+                || s.match_expressions.as_ref().is_some_and(|e| !e.is_empty())
+        });
+        let selector = match (&trigger.name, selector) {
+            (Some(name), Some(_)) => {
+                lossy.push(Lossy::new(
+                    format!("{field}.selector"),
+                    format!(
+                        "a kwf trigger watches one object by name or selects by labels, not both: it watches {name:?} only; add a second template with the selector if you need both"
+                    ),
+                ));
+                None
+            }
+            (_, selector) => selector,
+        };
+        let name = trigger_name(&trigger.kind, &out);
+        out.push(ResourceTrigger {
+            name,
+            api_version: trigger.api_version.clone(),
+            kind: trigger.kind.clone(),
+            namespace: trigger.namespace.clone(),
+            object_name: trigger.name.clone(),
+            selector,
+            events: Some(events),
+            ..ResourceTrigger::default()
+        });
+    }
+    out
+}
+
+/// `configmap`, then `configmap-2`, ...: the kind as a DNS-1123 label, unique among `taken`.
+fn trigger_name(kind: &str, taken: &[ResourceTrigger]) -> String {
+    let mut base: String = kind
+        .to_ascii_lowercase()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    if base.is_empty() || !base.starts_with(|c: char| c.is_ascii_lowercase()) {
+        base.insert_str(0, "t");
+    }
+    base.truncate(MAX_TRIGGER_NAME_LEN - 3);
+    let free = |name: &str| !taken.iter().any(|t| t.name == name);
+    if free(&base) {
+        return base;
+    }
+    (2..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|name| free(name))
+        .unwrap_or(base)
 }
 
 #[cfg(test)]
@@ -240,17 +296,69 @@ mod tests {
     }
 
     #[test]
-    fn the_trigger_is_reported_until_kwf_has_resource_triggers() {
+    fn the_configmap_trigger_becomes_a_resource_trigger_on_all_three_events() {
         let converted = convert_yaml(EXAMPLE);
-        assert_eq!(converted.lossy.len(), 1, "{:?}", converted.lossy);
-        assert_eq!(converted.lossy[0].field, "spec.triggers[0]");
-        assert!(
-            converted.lossy[0]
-                .advice
-                .contains("kubectl workflow submit --from template/my-workflow"),
-            "{:?}",
-            converted.lossy
+        assert_eq!(converted.lossy, []);
+        let t = template(&converted);
+        let [trigger] = t.spec.resource_triggers.as_slice() else {
+            panic!("one trigger: {:?}", t.spec.resource_triggers)
+        };
+        assert_eq!(trigger.name, "configmap");
+        assert_eq!(
+            (trigger.api_version.as_str(), trigger.kind.as_str()),
+            ("v1", "ConfigMap")
         );
+        assert_eq!(trigger.namespace.as_deref(), Some("default"));
+        assert_eq!(trigger.object_name.as_deref(), Some("my-config"));
+        assert_eq!(
+            trigger.selector, None,
+            "an empty selector selects nothing more"
+        );
+        assert_eq!(
+            trigger.events.as_deref(),
+            Some(
+                &[
+                    TriggerEvent::Create,
+                    TriggerEvent::Update,
+                    TriggerEvent::Delete
+                ][..]
+            )
+        );
+    }
+
+    #[test]
+    fn events_names_and_selectors_map_or_are_reported() {
+        let yaml = EXAMPLE.replace("    onDelete: true\n", "    onDelete: false\n").replace(
+            "    selector: {}\n",
+            "    selector: {}\n  - {apiVersion: v1, kind: ConfigMap, onDelete: true, selector: {matchLabels: {ci: x}}}\n  - {apiVersion: v1, kind: Secret, name: s, selector: {matchLabels: {a: b}}, onAddOrUpdate: true}\n  - {apiVersion: v1, kind: Secret}\n",
+        );
+        let converted = convert_yaml(&yaml);
+        let t = template(&converted);
+        let triggers: Vec<(&str, Option<&str>, Vec<TriggerEvent>, bool)> = t
+            .spec
+            .resource_triggers
+            .iter()
+            .map(|r| {
+                (
+                    r.name.as_str(),
+                    r.object_name.as_deref(),
+                    r.events.clone().unwrap_or_default(),
+                    r.selector.is_some(),
+                )
+            })
+            .collect();
+        use TriggerEvent::*;
+        assert_eq!(
+            triggers,
+            [
+                ("configmap", Some("my-config"), vec![Create, Update], false),
+                ("configmap-2", None, vec![Delete], true),
+                ("secret", Some("s"), vec![Create, Update], false),
+            ]
+        );
+        let fields: Vec<&str> = converted.lossy.iter().map(|l| l.field.as_str()).collect();
+        assert_eq!(fields, ["spec.triggers[2].selector", "spec.triggers[3]"]);
+        kwf_api::validate_template(t).expect("valid");
     }
 
     #[test]
@@ -271,7 +379,7 @@ mod tests {
         let yaml = EXAMPLE.replace("    name: step-1\n", "    name: step-1\n    timeout: 5m\n");
         let converted = convert_yaml(&yaml);
         let fields: Vec<&str> = converted.lossy.iter().map(|l| l.field.as_str()).collect();
-        assert_eq!(fields, ["spec.steps[0].timeout", "spec.triggers[0]"]);
+        assert_eq!(fields, ["spec.steps[0].timeout"]);
     }
 
     #[test]

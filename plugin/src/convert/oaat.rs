@@ -400,14 +400,22 @@ mod tests {
         assert_eq!(items.frequency, "5m");
         assert_eq!(items.failure_cool_off, None);
         assert_eq!(items.concurrency, 1);
-        let with_cool_off =
-            OAAT_GROUP.replace("  frequency: 5m\n", "  frequency: 5m\n  failureCoolOff: 1m\n");
+        let with_cool_off = OAAT_GROUP.replace(
+            "  frequency: 5m\n",
+            "  frequency: 5m\n  failureCoolOff: 1m\n",
+        );
         let outcomes = convert_file("o.yaml", documents(&[OAAT_TYPE, &with_cool_off]));
         let KwfObject::WorkflowTemplate(t) = &outcomes[1].result.as_ref().unwrap().objects[0]
         else {
             panic!("a template")
         };
-        let cool_off = t.spec.item_group.as_ref().unwrap().failure_cool_off.as_deref();
+        let cool_off = t
+            .spec
+            .item_group
+            .as_ref()
+            .unwrap()
+            .failure_cool_off
+            .as_deref();
         assert_eq!(cool_off, Some("1m"));
         kwf_api::validate_template(t).expect("valid");
     }

@@ -208,14 +208,23 @@ async fn oaat_s_type_and_group_become_an_item_group_whose_items_run_one_at_a_tim
             .contains("workflowtemplate.kwf.dev/testsimple-oaat created"),
         "{created}"
     );
-    assert_eq!(converted_notes(&created.stderr).len(), 1, "the group's: {created}");
+    assert_eq!(
+        converted_notes(&created.stderr).len(),
+        1,
+        "the group's: {created}"
+    );
 
     // Both items run by themselves (every 5 minutes), one at a time.
     let of_group = ListParams::default().labels(&format!("{LABEL_TEMPLATE}=testsimple-oaat"));
     let deadline = tokio::time::Instant::now() + WITHIN;
     let mut most_active = 0;
     let runs = loop {
-        let runs = scene.workflows().list(&of_group).await.expect("list runs").items;
+        let runs = scene
+            .workflows()
+            .list(&of_group)
+            .await
+            .expect("list runs")
+            .items;
         let done = |r: &&kwf_api::Workflow| {
             matches!(
                 r.status.as_ref().and_then(|s| s.phase),
@@ -229,7 +238,9 @@ async fn oaat_s_type_and_group_become_an_item_group_whose_items_run_one_at_a_tim
         assert!(
             tokio::time::Instant::now() < deadline,
             "the two items did not run within {WITHIN:?}: {:?}\n{}",
-            runs.iter().map(|r| (r.name_any(), r.status.clone())).collect::<Vec<_>>(),
+            runs.iter()
+                .map(|r| (r.name_any(), r.status.clone()))
+                .collect::<Vec<_>>(),
             scene.controller_logs(40)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -255,7 +266,11 @@ async fn oaat_s_type_and_group_become_an_item_group_whose_items_run_one_at_a_tim
         .map(str::to_owned)
         .collect();
     written.sort();
-    assert_eq!(written, ["item1 item1", "item2 item2"], "%%oaat_item%% and OAAT_ITEM");
+    assert_eq!(
+        written,
+        ["item1 item1", "item2 item2"],
+        "%%oaat_item%% and OAAT_ITEM"
+    );
 }
 
 #[tokio::test]
