@@ -2,11 +2,12 @@
 //! against the real control plane with the real controller and plugin: the kopf example, the
 //! JobFlow (five flows) and the DaemonJob are created from their own files and run to
 //! completion; oaat's type and group become a template whose item group runs both items, one at
-//! a time; KubeCI's Workflow becomes a template the API server admits. Steps run as host processes on the process kubelet.
+//! a time; KubeCI's Workflow becomes a template with its ConfigMap trigger, admitted by the API
+//! server (its `alpine` image and shared volume need the real node: not run here). Steps run as host processes on the process kubelet.
 //!
 //! What the test plane lacks is changed in the documents before they are created, and said
 //! where it is: a node named `minikube` (JobFlow's `nodeName`), minutes of `sleep`, oaat's random
-//! exit, KubeCI's `alpine` image and shared volume (so its template is admitted, not run). Bad
+//! exit. Bad
 //! input: an unknown kind, a field of the wrong type and a lossy conversion are one line each,
 //! and nothing is created.
 
@@ -274,32 +275,26 @@ async fn oaat_s_type_and_group_become_an_item_group_whose_items_run_one_at_a_tim
 }
 
 #[tokio::test]
-async fn kubeci_s_workflow_becomes_a_template_the_api_server_admits() {
+async fn kubeci_s_workflow_becomes_a_template_with_its_configmap_trigger() {
     let scene = Scene::new("conv-kubeci").await;
-    // The example names namespace `default`; this test has its own.
+    // The example names namespace `default`, for the object and the trigger; this test has its own.
     let kubeci = changed(KUBECI, "  namespace: default\nspec:", "spec:");
+    let kubeci = changed(&kubeci, "    namespace: default\n", "");
     let file = scene.write("kubeci.yaml", &kubeci);
     let file = file.to_str().expect("utf-8 path");
 
-    let refused = run(&scene, &["create", "-f", file]).await;
-    refused.expect_code(1);
-    let line = refused.error_line();
-    assert!(
-        line.contains(
-            "spec.triggers[0]: resource triggers (v1 ConfigMap my-config) are not in this kwf yet"
-        ) && line
-            .ends_with("nothing was created (--allow-lossy converts without the fields it names)"),
-        "{refused}"
-    );
-
-    let dry = run(
-        &scene,
-        &["create", "-f", file, "--allow-lossy", "--dry-run=server"],
-    )
-    .await;
+    let validated = run(&scene, &["validate", "-f", file]).await;
+    validated.expect_code(0);
+    let dry = run(&scene, &["create", "-f", file, "--dry-run=server"]).await;
     dry.expect_code(0);
-    let created = run(&scene, &["create", "-f", file, "--allow-lossy"]).await;
+    let created = run(&scene, &["create", "-f", file]).await;
     created.expect_code(0);
+    assert!(
+        created
+            .stdout
+            .contains("workflowtemplate.kwf.dev/my-workflow created"),
+        "{created}"
+    );
     let template = scene
         .api::<WorkflowTemplate>()
         .get("my-workflow")
@@ -313,6 +308,14 @@ async fn kubeci_s_workflow_becomes_a_template_the_api_server_admits() {
             .iter()
             .all(|s| s.volume_mounts[0].mount_path == "/kubeci")
     );
+    let [trigger] = template.spec.resource_triggers.as_slice() else {
+        panic!("one trigger: {:?}", template.spec.resource_triggers)
+    };
+    assert_eq!(
+        (trigger.kind.as_str(), trigger.object_name.as_deref()),
+        ("ConfigMap", Some("my-config"))
+    );
+    assert_eq!(trigger.events.as_ref().map(Vec::len), Some(3));
 }
 
 #[tokio::test]
