@@ -10,7 +10,6 @@ use std::path::Path;
 
 use anyhow::anyhow;
 use kwf_api::Workflow;
-use serde_saphyr::Spanned;
 
 use crate::convert::{self, Document, KwfObject};
 use crate::render::{self, Style};
@@ -126,7 +125,7 @@ pub fn check(
     style: Style,
     allow_lossy: bool,
 ) -> Result<Checked, InvalidFile> {
-    let documents = match serde_saphyr::from_multiple::<Spanned<serde_json::Value>>(text) {
+    let documents = match serde_saphyr::from_multiple::<serde_json::Value>(text) {
         Ok(documents) => documents,
         // kwf_api's reader places a syntax error in its document and line.
         Err(err) => {
@@ -142,11 +141,8 @@ pub fn check(
     };
     let documents: Vec<Document> = documents
         .into_iter()
-        .filter(|d| !d.value.is_null())
-        .map(|d| Document {
-            line: Some(d.referenced.line()),
-            value: d.value,
-        })
+        .filter(|value| !value.is_null())
+        .map(|value| Document { value })
         .collect();
     if documents.is_empty() {
         return Err(InvalidFile::line(format!(

@@ -100,10 +100,9 @@ pub struct Converted {
     pub lossy: Vec<Lossy>,
 }
 
-/// One YAML document of a file, parsed, and the line it starts on.
+/// One YAML document of a file, parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
-    pub line: Option<u64>,
     pub value: Value,
 }
 
@@ -159,23 +158,18 @@ const KNOWN: &str = "kwf reads kwf.dev/v1alpha1 Workflow, WorkflowTemplate and J
     workflow.crd.com/v1 WorkFlow (kopf), kube.ci/v1alpha1 and engine.kube.ci/v1alpha1 Workflow (KubeCI), \
     api.practice.com/v1alpha1 JobFlow, DaemonJob and JobTemplate, kawaja.net/v1 OaatType and OaatGroup";
 
-/// Just enough of a document to dispatch it.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct Header {
-    #[serde(default)]
-    api_version: Option<String>,
-    #[serde(default)]
-    kind: Option<String>,
-}
-
+/// A document's `apiVersion` and `kind`, or what to call their absence.
 fn header(value: &Value) -> (String, String) {
-    let header: Header = serde_json::from_value(value.clone()).unwrap_or_default();
+    let field = |key: &str, missing: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or(missing)
+            .to_owned()
+    };
     (
-        header
-            .api_version
-            .unwrap_or_else(|| "(no apiVersion)".into()),
-        header.kind.unwrap_or_else(|| "(no kind)".into()),
+        field("apiVersion", "(no apiVersion)"),
+        field("kind", "(no kind)"),
     )
 }
 
@@ -193,15 +187,13 @@ pub fn all_workflows(documents: &[Document]) -> bool {
 #[derive(Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct Source<S> {
-    #[allow(dead_code)] // dispatched on before parsing, kept so it is not reported as unknown
+    /// Dispatched on before reading; declared so that they are not reported as unknown.
     pub api_version: String,
-    #[allow(dead_code)]
     pub kind: String,
     #[serde(default)]
     pub metadata: ObjectMeta,
     pub spec: S,
     #[serde(default)]
-    #[allow(dead_code)]
     pub status: Option<Value>,
 }
 
@@ -506,7 +498,6 @@ mod tests {
         let outcomes = convert_file(
             "x.yaml",
             vec![Document {
-                line: Some(1),
                 value: json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
             }],
         );
@@ -569,13 +560,7 @@ mod tests {
              "spec": {"containers": [{"stepName": "s", "image": "busybox"}]}},
             {"apiVersion": "example.com/v1", "kind": "Widget"}
         ]});
-        let outcomes = convert_file(
-            "l.json",
-            vec![Document {
-                line: None,
-                value: list,
-            }],
-        );
+        let outcomes = convert_file("l.json", vec![Document { value: list }]);
         assert_eq!(outcomes.len(), 2);
         assert_eq!(outcomes[0].source, "l.json (item 1)");
         assert!(outcomes[0].result.is_ok());

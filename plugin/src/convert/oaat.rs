@@ -338,7 +338,6 @@ mod tests {
         yamls
             .iter()
             .map(|y| Document {
-                line: None,
                 value: serde_saphyr::from_str(y).expect("YAML"),
             })
             .collect()
