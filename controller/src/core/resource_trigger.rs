@@ -742,6 +742,7 @@ mod tests {
                 },
                 schedule: None,
                 resource_triggers: vec![config_trigger()],
+                ..Default::default()
             },
         );
         t.metadata.namespace = Some("ns".into());

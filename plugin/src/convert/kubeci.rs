@@ -212,7 +212,7 @@ fn trigger_name(kind: &str, taken: &[ResourceTrigger]) -> String {
         .filter(char::is_ascii_alphanumeric)
         .collect();
     if base.is_empty() || !base.starts_with(|c: char| c.is_ascii_lowercase()) {
-        base.insert_str(0, "t");
+        base.insert(0, 't');
     }
     base.truncate(MAX_TRIGGER_NAME_LEN - 3);
     let free = |name: &str| !taken.iter().any(|t| t.name == name);
