@@ -86,6 +86,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Check workflow files offline (no cluster needed).
     Validate(ValidateArgs),
+    /// Print the kwf objects of a file written for kopf, KubeCI, JobFlow or oaat (offline).
+    Convert(ConvertArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
     /// Print the plugin's version.
@@ -163,6 +165,11 @@ pub struct CreateArgs {
     #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, default_value_t = DryRun::None,
           default_missing_value = "client", conflicts_with = "watch")]
     pub dry_run: DryRun,
+
+    /// Convert documents of other systems even when a field has no kwf equivalent (each such
+    /// field is then a warning on stderr, and left out).
+    #[arg(long)]
+    pub allow_lossy: bool,
 
     #[command(flatten)]
     pub follow: FollowFlags,
@@ -433,6 +440,33 @@ pub struct ValidateArgs {
     /// Format of `--jobs`.
     #[arg(short = 'o', long, value_enum, default_value_t = ObjectOutput::Yaml, requires = "jobs")]
     pub output: ObjectOutput,
+
+    /// Convert documents of other systems even when a field has no kwf equivalent (each such
+    /// field is then a warning on stderr, and left out).
+    #[arg(long)]
+    pub allow_lossy: bool,
+}
+
+/// `convert`: a file of kopf, KubeCI, JobFlow or oaat documents (kwf's own pass through).
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Converts workflow.crd.com/v1 WorkFlow (kopf), kube.ci/v1alpha1 and engine.kube.ci/v1alpha1 \
+Workflow (KubeCI), api.practice.com/v1alpha1 JobFlow, DaemonJob and JobTemplate, kawaja.net/v1 OaatType \
+and OaatGroup. A field without a kwf equivalent is one line on stderr and fails the conversion, unless \
+--allow-lossy. create -f and validate -f read the same files."
+)]
+pub struct ConvertArgs {
+    #[command(flatten)]
+    pub file: FileArg,
+
+    /// Output format (JSON: one object, or a kubectl List of several).
+    #[arg(short = 'o', long, value_enum, default_value_t = ObjectOutput::Yaml)]
+    pub output: ObjectOutput,
+
+    /// Convert even when a field has no kwf equivalent (each such field is then a warning on
+    /// stderr, and left out).
+    #[arg(long)]
+    pub allow_lossy: bool,
 }
 
 /// Output formats of `validate --jobs`.
@@ -665,6 +699,33 @@ mod tests {
             let argv = ["kubectl-workflow"].iter().chain(bad);
             assert_eq!(Cli::try_parse_from(argv).unwrap_err().exit_code(), 2);
         }
+    }
+
+    #[test]
+    fn convert_takes_a_file_an_output_and_allow_lossy() {
+        let cli =
+            Cli::try_parse_from(["kubectl-workflow", "convert", "-f", "-", "-o", "json"]).unwrap();
+        let Command::Convert(args) = cli.command else {
+            panic!("not convert")
+        };
+        assert_eq!(
+            (args.file.path.as_os_str(), args.output, args.allow_lossy),
+            (std::ffi::OsStr::new("-"), ObjectOutput::Json, false)
+        );
+        for command in ["create", "validate", "convert"] {
+            let cli =
+                Cli::try_parse_from(["kubectl-workflow", command, "-f", "x", "--allow-lossy"])
+                    .unwrap();
+            let lossy = match cli.command {
+                Command::Create(a) => a.allow_lossy,
+                Command::Validate(a) => a.allow_lossy,
+                Command::Convert(a) => a.allow_lossy,
+                _ => false,
+            };
+            assert!(lossy, "{command}");
+        }
+        let err = Cli::try_parse_from(["kubectl-workflow", "convert"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
     }
 
     #[test]

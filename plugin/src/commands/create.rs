@@ -1,18 +1,26 @@
 //! `create -f FILE|-`: validate every document first (nothing is sent if one is invalid), then
 //! create them; `--dry-run=client` stops after the checks, `--dry-run=server` asks the API
-//! server; `--watch` follows the created workflows to their end.
+//! server; `--watch` follows the created workflows to their end. Documents of the systems kwf
+//! grows from are converted first (`kubectl workflow convert` shows the result), each
+//! conversion said on stderr.
 
 use anyhow::{anyhow, bail};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
-use kwf_api::Workflow;
+use kwf_api::{JobTemplate, Workflow, WorkflowTemplate};
 
 use crate::cli::{ConnectionFlags, CreateArgs, DryRun};
+use crate::convert::KwfObject;
 use crate::errors::{Op, WORKFLOWS};
 use crate::manifests::{Manifest, check, read_source};
-use crate::render::{GraphFormat, object_ref};
+use crate::render::GraphFormat;
 use crate::session::Session;
 use crate::terminal::Terminal;
 use crate::watch::{Outcome, follow};
+
+/// The resources of the other kwf kinds, for messages.
+const WORKFLOW_TEMPLATES: &str = "workflowtemplates.kwf.dev";
+const JOB_TEMPLATES: &str = "jobtemplates.kwf.dev";
 
 pub async fn execute(
     args: &CreateArgs,
@@ -20,26 +28,23 @@ pub async fn execute(
     terminal: Terminal,
 ) -> anyhow::Result<()> {
     let (file, text) = read_source(&args.file.path)?;
-    let manifests = match check(&file, &text, terminal.stderr_style()) {
-        Ok(manifests) => manifests,
+    let checked = match check(&file, &text, terminal.stderr_style(), args.allow_lossy) {
+        Ok(checked) => checked,
         Err(invalid) => {
-            eprint!("{}", invalid.report);
-            let plural = if invalid.problems == 1 {
-                "problem"
-            } else {
-                "problems"
-            };
-            bail!(
-                "{file} is invalid ({} {plural}); nothing was created",
-                invalid.problems
-            );
+            let (report, error) = invalid.explain(&file, "nothing was created");
+            eprint!("{report}");
+            bail!(error);
         }
     };
+    for note in &checked.notes {
+        terminal.note(note);
+    }
+    let manifests = checked.manifests;
     if args.dry_run == DryRun::Client {
         for manifest in &manifests {
             terminal.print(&format!(
                 "{} created (dry run)\n",
-                object_ref(&manifest.display_name())
+                manifest.object.reference(&manifest.display_name())
             ))?;
         }
         return Ok(());
@@ -56,8 +61,13 @@ pub async fn execute(
                 } else {
                     ""
                 };
-                terminal.print(&format!("{} created{suffix}\n", object_ref(&name)))?;
-                created.push((namespace, name));
+                terminal.print(&format!(
+                    "{} created{suffix}\n",
+                    manifest.object.reference(&name)
+                ))?;
+                if manifest.workflow().is_some() {
+                    created.push((namespace, name));
+                }
             }
             Err(err) if manifests.len() == 1 => return Err(err),
             Err(err) => {
@@ -67,8 +77,13 @@ pub async fn execute(
         }
     }
     if !failures.is_empty() {
+        let noun = if manifests.iter().all(|m| m.workflow().is_some()) {
+            "workflows"
+        } else {
+            "objects"
+        };
         bail!(
-            "{} of {} workflows were not created: {}",
+            "{} of {} {noun} were not created: {}",
             failures.len(),
             manifests.len(),
             failures.join(", ")
@@ -80,15 +95,17 @@ pub async fn execute(
     Ok(())
 }
 
-/// Creates one workflow in its namespace; returns where it landed and its final name.
+/// Creates one object in its namespace; returns where it landed and its final name.
 async fn create_one(
     session: &Session,
     flags: &ConnectionFlags,
     manifest: &Manifest,
     dry_run: DryRun,
 ) -> anyhow::Result<(String, String)> {
+    let object = &manifest.object;
     let namespace = target_namespace(
-        &manifest.workflow,
+        object.metadata(),
+        &object.kind().to_lowercase(),
         flags.namespace.as_deref(),
         session.namespace(),
     )?;
@@ -97,24 +114,47 @@ async fn create_one(
         field_manager: Some("kubectl-workflow".to_string()),
     };
     let display = manifest.display_name();
-    let op = Op::new("create", WORKFLOWS, Some(&namespace)).named(&display);
-    let api = session.api::<Workflow>(Some(&namespace));
-    let object = session
-        .send(op, api.create(&params, &manifest.workflow))
-        .await?;
-    let name = object.metadata.name.unwrap_or(display);
+    let ns = Some(namespace.as_str());
+    let created = match object {
+        KwfObject::Workflow(wf) => {
+            let op = Op::new("create", WORKFLOWS, ns).named(&display);
+            let api = session.api::<Workflow>(ns);
+            session.send(op, api.create(&params, wf)).await?.metadata
+        }
+        KwfObject::WorkflowTemplate(template) => {
+            let op = Op::new("create", WORKFLOW_TEMPLATES, ns).named(&display);
+            let api = session.api::<WorkflowTemplate>(ns);
+            session
+                .send(op, api.create(&params, template))
+                .await?
+                .metadata
+        }
+        KwfObject::JobTemplate(template) => {
+            let op = Op::new("create", JOB_TEMPLATES, ns).named(&display);
+            let api = session.api::<JobTemplate>(ns);
+            session
+                .send(op, api.create(&params, template))
+                .await?
+                .metadata
+        }
+    };
+    let name = created.name.unwrap_or(display);
     Ok((namespace, name))
 }
 
 /// The document's namespace unless `-n` says otherwise (then they must agree, as in kubectl).
-fn target_namespace(wf: &Workflow, flag: Option<&str>, default: &str) -> anyhow::Result<String> {
-    match (wf.metadata.namespace.as_deref(), flag) {
+fn target_namespace(
+    meta: &ObjectMeta,
+    kind: &str,
+    flag: Option<&str>,
+    default: &str,
+) -> anyhow::Result<String> {
+    match (meta.namespace.as_deref(), flag) {
         (Some(own), Some(flag)) if own != flag => Err(anyhow!(
-            "the namespace of workflow \"{}\" ({own}) does not match -n {flag}; remove one of them",
-            wf.metadata
-                .name
+            "the namespace of {kind} \"{}\" ({own}) does not match -n {flag}; remove one of them",
+            meta.name
                 .as_deref()
-                .or(wf.metadata.generate_name.as_deref())
+                .or(meta.generate_name.as_deref())
                 .unwrap_or_default()
         )),
         (Some(own), _) => Ok(own.to_string()),
@@ -160,23 +200,27 @@ mod tests {
     #[test]
     fn the_documents_namespace_wins_over_the_context_default() {
         assert_eq!(
-            target_namespace(&wf(Some("a")), None, "default").unwrap(),
+            target_namespace(&wf(Some("a")).metadata, "workflow", None, "default").unwrap(),
             "a"
         );
         assert_eq!(
-            target_namespace(&wf(None), None, "default").unwrap(),
+            target_namespace(&wf(None).metadata, "workflow", None, "default").unwrap(),
             "default"
         );
-        assert_eq!(target_namespace(&wf(None), Some("b"), "b").unwrap(), "b");
         assert_eq!(
-            target_namespace(&wf(Some("b")), Some("b"), "b").unwrap(),
+            target_namespace(&wf(None).metadata, "workflow", Some("b"), "b").unwrap(),
+            "b"
+        );
+        assert_eq!(
+            target_namespace(&wf(Some("b")).metadata, "workflow", Some("b"), "b").unwrap(),
             "b"
         );
     }
 
     #[test]
     fn a_namespace_conflicting_with_the_flag_is_an_error() {
-        let err = target_namespace(&wf(Some("a")), Some("b"), "b").unwrap_err();
+        let err =
+            target_namespace(&wf(Some("a")).metadata, "workflow", Some("b"), "b").unwrap_err();
         assert_eq!(
             err.to_string(),
             "the namespace of workflow \"wf\" (a) does not match -n b; remove one of them"

@@ -1,8 +1,9 @@
 //! One module per command. [`execute`] dispatches; commands that need no cluster (validate,
-//! completion, version, `create --dry-run=client`) never read a kubeconfig.
+//! completion, version, convert, `create --dry-run=client`) never read a kubeconfig.
 
 mod annotate;
 mod completion;
+mod convert;
 mod create;
 mod delete;
 mod describe;
@@ -33,6 +34,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
     let terminal = Terminal::new(color).with_ascii(command.ascii());
     match command {
         Command::Validate(args) => validate::execute(&args, terminal),
+        Command::Convert(args) => convert::execute(&args, terminal),
         Command::Completion(args) => completion::execute(args.shell, terminal),
         Command::Version => {
             terminal.print(&format!("kubectl-workflow {}\n", env!("CARGO_PKG_VERSION")))
@@ -58,6 +60,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 | Command::Submit(_)
                 | Command::Relabel(_)
                 | Command::Validate(_)
+                | Command::Convert(_)
                 | Command::Completion(_)
                 | Command::Version => unreachable!("dispatched above"),
             }
