@@ -25,7 +25,9 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::config::MANAGER;
-use crate::core::history::{HistoryPolicy, Outcome, TemplateRun, decide_history, wait_until};
+use crate::core::history::{
+    HistoryPolicy, Outcome, TemplateRun, decide_history, last_run, wait_until,
+};
 use crate::core::item_group::{decide_item_group, unsettled_runs};
 use crate::core::schedule::{ScheduledRunState, decide_schedule};
 use crate::core::template_run::{is_active, scheduled_run, scheduled_time};
@@ -264,6 +266,7 @@ async fn reconcile(
         .unwrap_or_default();
     let history = decide_history(HistoryPolicy::of(&template.spec), &runs, &protected, now);
     status.recent_runs = history.recent_runs;
+    status.last_run = last_run(status.last_run.as_deref(), &runs);
     wake.extend(history.next_expiry.map(|at| wait_until(now, at)));
     status.message = (!problems.is_empty()).then(|| problems.join("; "));
 

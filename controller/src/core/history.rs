@@ -168,10 +168,56 @@ pub fn decide_history(
     }
 }
 
+/// `status.lastRun`: the newest of `runs` (which hold the runs this reconcile created), else
+/// what the status said. Never the status as read when runs are shown: a reconcile from a
+/// template whose status lags its own last write (the template and run watches are not
+/// ordered) would write a stale `lastRun`, or none. A run created by the reconcile before and
+/// not shown yet may be named one reconcile late; its watch event brings that reconcile.
+pub fn last_run(previous: Option<&str>, runs: &[TemplateRun]) -> Option<String> {
+    runs.iter()
+        .max_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)))
+        .map(|r| r.name.clone())
+        .or_else(|| previous.map(str::to_owned))
+}
+
 /// From `now` to `at`, at least a second (a wake-up at once would spin on clock skew).
 pub fn wait_until(now: Timestamp, at: Timestamp) -> Duration {
     let secs = at.duration_since(now).as_secs_f64().max(1.0);
     Duration::from_secs_f64(secs)
+}
+
+#[cfg(test)]
+mod last_run_tests {
+    use super::*;
+
+    fn run(name: &str, created: i64) -> TemplateRun {
+        TemplateRun {
+            name: name.into(),
+            item: None,
+            outcome: Outcome::Active,
+            created: Some(Timestamp::from_second(created).unwrap()),
+            finished: None,
+        }
+    }
+
+    #[test]
+    fn the_newest_run_shown_is_the_last_run() {
+        let runs = [run("old", 10), run("new", 20)];
+        assert_eq!(last_run(None, &runs).as_deref(), Some("new"));
+        assert_eq!(last_run(Some("old"), &runs).as_deref(), Some("new"));
+    }
+
+    #[test]
+    fn a_stale_status_does_not_win_over_the_runs_shown() {
+        let runs = [run("r4", 40), run("r5", 50)];
+        assert_eq!(last_run(Some("r3"), &runs).as_deref(), Some("r5"));
+    }
+
+    #[test]
+    fn without_runs_the_status_is_kept() {
+        assert_eq!(last_run(Some("gone"), &[]).as_deref(), Some("gone"));
+        assert_eq!(last_run(None, &[]), None);
+    }
 }
 
 #[cfg(test)]
