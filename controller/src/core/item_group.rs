@@ -25,8 +25,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
-use kube::Resource;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kwf_api::item_group::{
     ANNOTATION_ITEM, ItemGroup, ItemStatus, TRIGGER_ITEM_GROUP, cool_off, frequency, item_hash,
 };
@@ -34,6 +33,7 @@ use kwf_api::workflow_template::{LABEL_TRIGGER, WorkflowTemplate};
 use kwf_api::{TemplateError, Workflow, instantiate};
 
 use super::history::{Outcome, TemplateRun};
+use super::template_run::owned_run;
 
 /// A current run not (yet) in the watch is taken as deleted after this long since its creation.
 pub const VANISHED_AFTER: SignedDuration = SignedDuration::from_secs(30);
@@ -257,22 +257,13 @@ pub fn item_run(
     labels.insert(LABEL_TRIGGER.to_owned(), TRIGGER_ITEM_GROUP.to_owned());
     let mut annotations = instance.annotations;
     annotations.insert(ANNOTATION_ITEM.to_owned(), item.to_owned());
-    let owner = template.controller_owner_ref(&()).map(|o| OwnerReference {
-        block_owner_deletion: Some(false),
-        ..o
-    });
-    Ok(Workflow {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: template.metadata.namespace.clone(),
-            labels: Some(labels),
-            annotations: Some(annotations),
-            owner_references: owner.map(|o| vec![o]),
-            ..Default::default()
-        },
-        spec: instance.spec,
-        status: None,
-    })
+    Ok(owned_run(
+        template,
+        name,
+        instance.spec,
+        labels,
+        annotations,
+    ))
 }
 
 fn add(t: Timestamp, d: SignedDuration) -> Timestamp {

@@ -34,8 +34,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::Resource;
 use kwf_api::resource_trigger::{
     ANNOTATION_TRIGGER_EVENT, ANNOTATION_TRIGGER_OBJECT, ANNOTATION_TRIGGER_UID, CountedObject,
     LABEL_TRIGGER_NAME, MAX_TRACKED_OBJECTS, ResourceTrigger, ResourceTriggerStatus,
@@ -44,6 +42,8 @@ use kwf_api::resource_trigger::{
 use kwf_api::workflow_template::LABEL_TRIGGER;
 use kwf_api::{TemplateError, Workflow, WorkflowTemplate, instantiate};
 use serde_json::Value;
+
+use super::template_run::owned_run;
 
 /// Longest Workflow name (a DNS-1123 subdomain).
 const MAX_RUN_NAME_LEN: usize = 253;
@@ -313,22 +313,13 @@ pub fn triggered_run(
         format!("{}/{} {object}", trigger.api_version, trigger.kind),
     );
     annotations.insert(ANNOTATION_TRIGGER_UID.to_owned(), run.object_uid.clone());
-    let owner = template.controller_owner_ref(&()).map(|o| OwnerReference {
-        block_owner_deletion: Some(false),
-        ..o
-    });
-    Ok(Workflow {
-        metadata: ObjectMeta {
-            name: Some(run.name.clone()),
-            namespace: template.metadata.namespace.clone(),
-            labels: Some(labels),
-            annotations: Some(annotations),
-            owner_references: owner.map(|o| vec![o]),
-            ..Default::default()
-        },
-        spec: instance.spec,
-        status: None,
-    })
+    Ok(owned_run(
+        template,
+        &run.name,
+        instance.spec,
+        labels,
+        annotations,
+    ))
 }
 
 /// The service account a template's trigger watches as: its runs' pods' account

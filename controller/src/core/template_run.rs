@@ -19,7 +19,8 @@ use kwf_api::workflow_template::{
     ANNOTATION_SCHEDULED_TIME, LABEL_TEMPLATE, LABEL_TRIGGER, TRIGGER_SCHEDULE,
 };
 use kwf_api::{
-    Instance, TemplateError, Workflow, WorkflowPhase, WorkflowStatus, WorkflowTemplate, instantiate,
+    Instance, TemplateError, Workflow, WorkflowPhase, WorkflowSpec, WorkflowStatus,
+    WorkflowTemplate, instantiate,
 };
 use serde_json::{Map, Value, json};
 
@@ -144,11 +145,30 @@ pub fn scheduled_run(
         ANNOTATION_SCHEDULED_TIME.to_owned(),
         at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
     );
+    Ok(owned_run(
+        template,
+        name,
+        instance.spec,
+        labels,
+        annotations,
+    ))
+}
+
+/// A run a trigger of `template` creates: named `name`, with `labels` and `annotations` (the
+/// instance's and the trigger's), owned by the template so that deleting the template deletes
+/// its runs; not blocking the template's deletion on them.
+pub fn owned_run(
+    template: &WorkflowTemplate,
+    name: &str,
+    spec: WorkflowSpec,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+) -> Workflow {
     let owner = template.controller_owner_ref(&()).map(|o| OwnerReference {
         block_owner_deletion: Some(false),
         ..o
     });
-    Ok(Workflow {
+    Workflow {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             namespace: template.metadata.namespace.clone(),
@@ -157,9 +177,9 @@ pub fn scheduled_run(
             owner_references: owner.map(|o| vec![o]),
             ..Default::default()
         },
-        spec: instance.spec,
+        spec,
         status: None,
-    })
+    }
 }
 
 /// The scheduled time a run records, if a schedule created it.

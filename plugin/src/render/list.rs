@@ -51,34 +51,47 @@ pub(crate) fn render(
     style: Style,
     now: Timestamp,
 ) -> Result<Listing, ExportError> {
+    render_list(
+        wfs,
+        format,
+        namespace,
+        |wide| table(wfs, namespace.is_none(), wide, style, now),
+        |wf| object_ref(wf.metadata.name.as_deref().unwrap_or_default()),
+    )
+}
+
+/// Any kind's list in `format`: `table(wide)` draws the table, `object_ref` names one object
+/// for `-o name`; `-o json|yaml` is a kubectl `List` of the objects.
+pub(crate) fn render_list<T: Serialize>(
+    items: &[T],
+    format: ListFormat,
+    namespace: Option<&str>,
+    table: impl Fn(bool) -> String,
+    object_ref: impl Fn(&T) -> String,
+) -> Result<Listing, ExportError> {
     let text = match format {
-        ListFormat::Table | ListFormat::Wide if wfs.is_empty() => {
+        ListFormat::Table | ListFormat::Wide if items.is_empty() => {
             return Ok(no_resources(namespace));
         }
-        ListFormat::Table => table(wfs, namespace.is_none(), false, style, now),
-        ListFormat::Wide => table(wfs, namespace.is_none(), true, style, now),
-        ListFormat::Name => wfs
+        ListFormat::Table => table(false),
+        ListFormat::Wide => table(true),
+        ListFormat::Name => items
             .iter()
-            .map(|wf| {
-                format!(
-                    "{}\n",
-                    object_ref(wf.metadata.name.as_deref().unwrap_or_default())
-                )
-            })
+            .map(|item| format!("{}\n", object_ref(item)))
             .collect(),
         ListFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&KubeList::new(wfs))?;
+            let mut text = serde_json::to_string_pretty(&KubeList::new(items))?;
             text.push('\n');
             text
         }
-        ListFormat::Yaml => serde_saphyr::to_string(&KubeList::new(wfs))
+        ListFormat::Yaml => serde_saphyr::to_string(&KubeList::new(items))
             .map_err(|e| ExportError::Yaml(e.to_string()))?,
     };
     Ok(Listing { text, note: None })
 }
 
 /// No text, and kubectl's note instead of an empty table.
-pub(crate) fn no_resources(namespace: Option<&str>) -> Listing {
+fn no_resources(namespace: Option<&str>) -> Listing {
     let note = match namespace {
         Some(ns) => format!("No resources found in {ns} namespace."),
         None => "No resources found".to_owned(),
@@ -151,14 +164,14 @@ fn message_cell(wf: &Workflow) -> String {
 /// The `List` kubectl prints for `-o json|yaml`, so the output can be applied or piped to jq.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct KubeList<'a, T> {
+struct KubeList<'a, T> {
     api_version: &'static str,
     kind: &'static str,
     items: &'a [T],
 }
 
 impl<'a, T: Serialize> KubeList<'a, T> {
-    pub(crate) fn new(items: &'a [T]) -> Self {
+    fn new(items: &'a [T]) -> Self {
         KubeList {
             api_version: "v1",
             kind: "List",

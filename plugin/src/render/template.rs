@@ -10,7 +10,7 @@ use kwf_api::workflow_template::{ConcurrencyPolicy, LABEL_TRIGGER, Schedule};
 use kwf_api::{Dag, Workflow, WorkflowTemplate};
 
 use super::fields::{self, Field};
-use super::list::{ExportError, KubeList, ListFormat, Listing, no_resources};
+use super::list::{ExportError, ListFormat, Listing, render_list};
 use super::table::Table;
 use super::text::{NONE, Painter, clean};
 use super::workflow_view::WorkflowView;
@@ -32,25 +32,13 @@ pub(crate) fn list(
     style: Style,
     now: Timestamp,
 ) -> Result<Listing, ExportError> {
-    let text = match format {
-        ListFormat::Table | ListFormat::Wide if templates.is_empty() => {
-            return Ok(no_resources(namespace));
-        }
-        ListFormat::Table => table(templates, namespace.is_none(), false, style, now),
-        ListFormat::Wide => table(templates, namespace.is_none(), true, style, now),
-        ListFormat::Name => templates
-            .iter()
-            .map(|t| format!("{}\n", object_ref(name(t))))
-            .collect(),
-        ListFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&KubeList::new(templates))?;
-            text.push('\n');
-            text
-        }
-        ListFormat::Yaml => serde_saphyr::to_string(&KubeList::new(templates))
-            .map_err(|e| ExportError::Yaml(e.to_string()))?,
-    };
-    Ok(Listing { text, note: None })
+    render_list(
+        templates,
+        format,
+        namespace,
+        |wide| table(templates, namespace.is_none(), wide, style, now),
+        |t| object_ref(name(t)),
+    )
 }
 
 fn name(template: &WorkflowTemplate) -> &str {

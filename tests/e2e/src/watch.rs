@@ -66,3 +66,15 @@ pub enum Change<K> {
     Applied(K),
     Deleted(K),
 }
+
+/// An object's resourceVersion as a number: etcd's revision, one order for every kind on the
+/// plane, so events of two watches (Jobs and pods) can be put in the order they happened.
+/// `u64::MAX` when it has none.
+pub fn revision<K: kube::Resource>(object: &K) -> u64 {
+    object
+        .meta()
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(u64::MAX)
+}

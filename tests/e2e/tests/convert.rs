@@ -3,7 +3,9 @@
 //! JobFlow (five flows) and the DaemonJob are created from their own files and run to
 //! completion; oaat's type and group become a template whose item group runs both items, one at
 //! a time; KubeCI's Workflow becomes a template with its ConfigMap trigger, admitted by the API
-//! server (its `alpine` image and shared volume need the real node: not run here). Steps run as host processes on the process kubelet.
+//! server, and run: a ConfigMap created after its trigger listed runs the five steps on the real
+//! node, sharing the run's claim (its `alpine` image swapped for the busybox built here). The
+//! other steps run as host processes on the process kubelet.
 //!
 //! What the test plane lacks is changed in the documents before they are created, and said
 //! where it is: a node named `minikube` (JobFlow's `nodeName`), minutes of `sleep`, oaat's random
@@ -13,14 +15,17 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::ResourceExt;
-use kube::api::ListParams;
+use kube::api::{ListParams, PostParams};
 use kwf_api::item_group::ANNOTATION_ITEM;
 use kwf_api::workflow_template::LABEL_TEMPLATE;
 use kwf_api::{JobTemplate, LABEL_WORKFLOW, WorkflowPhase, WorkflowTemplate};
 use kwf_e2e::Scene;
 use kwf_e2e::plugin::run;
+use kwf_testenv::TestEnv;
+use kwf_testenv::node::BUSYBOX_IMAGE;
 
 const WITHIN: Duration = Duration::from_secs(120);
 
@@ -316,6 +321,137 @@ async fn kubeci_s_workflow_becomes_a_template_with_its_configmap_trigger() {
         ("ConfigMap", Some("my-config"))
     );
     assert_eq!(trigger.events.as_ref().map(Vec::len), Some(3));
+}
+
+/// Lets the namespace's `default` service account list and watch ConfigMaps: what a KubeCI
+/// template's trigger needs (the controller checks it with a SubjectAccessReview).
+async fn grant_config_map_reads(scene: &Scene) {
+    let role: Role = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "config-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "watch"]}],
+    }))
+    .expect("a Role");
+    scene
+        .api::<Role>()
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("create the Role");
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "config-reader"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "config-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": scene.ns}],
+    }))
+    .expect("a RoleBinding");
+    scene
+        .api::<RoleBinding>()
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("create the RoleBinding");
+}
+
+#[tokio::test]
+async fn kubeci_s_converted_template_runs_its_five_steps_on_the_real_node_when_its_config_map_appears()
+ {
+    TestEnv::shared().real_node().await;
+    let scene = Scene::new("conv-kubeci-run").await;
+    grant_config_map_reads(&scene).await;
+    let _controller = scene.controller().await;
+    let kubeci = changed(KUBECI, "  namespace: default\nspec:", "spec:");
+    let kubeci = changed(&kubeci, "    namespace: default\n", "");
+    let file = scene.write("kubeci.yaml", &kubeci);
+    let converted = run(
+        &scene,
+        &["convert", "-f", file.to_str().expect("utf-8 path")],
+    )
+    .await;
+    converted.expect_code(0);
+    let mut template: WorkflowTemplate = serde_saphyr::from_str(&converted.stdout)
+        .unwrap_or_else(|e| panic!("convert prints a WorkflowTemplate: {e}\n{converted}"));
+    // What the test plane lacks: the `alpine` image (busybox is built here) and a node chosen
+    // for containers (the real node, by its label and taint).
+    let spec = &mut template.spec.workflow_spec;
+    for step in &mut spec.containers {
+        assert_eq!(step.image.as_deref(), Some("alpine"));
+        step.image = Some(BUSYBOX_IMAGE.to_owned());
+        step.image_pull_policy = Some("Never".to_owned());
+    }
+    spec.pod_defaults = Some(
+        serde_json::from_value(serde_json::json!({
+            "nodeSelector": {"kwf.dev/runtime": "containers"},
+            "tolerations": [{"key": "kwf.dev/runtime", "operator": "Exists", "effect": "NoSchedule"}],
+        }))
+        .expect("pod defaults"),
+    );
+    let templates = scene.api::<WorkflowTemplate>();
+    templates
+        .create(&PostParams::default(), &template)
+        .await
+        .expect("create the converted template");
+
+    // The trigger's first list is its baseline; the ConfigMap made after it is a Create.
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let status = templates
+            .get("my-workflow")
+            .await
+            .expect("get the template")
+            .status;
+        let triggers = status.map(|s| s.resource_triggers).unwrap_or_default();
+        if let Some(message) = triggers.iter().find_map(|t| t.message.clone()) {
+            panic!("the trigger does not watch: {message}");
+        }
+        if triggers.first().is_some_and(|t| t.source.is_some()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the trigger never listed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let config_map: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "my-config"}, "data": {"key": "value"},
+    }))
+    .expect("a ConfigMap");
+    scene
+        .api::<ConfigMap>()
+        .create(&PostParams::default(), &config_map)
+        .await
+        .expect("create my-config");
+
+    let runs = ListParams::default().labels(&format!("{LABEL_TEMPLATE}=my-workflow"));
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    let run_name = loop {
+        let found = scene
+            .workflows()
+            .list(&runs)
+            .await
+            .expect("list runs")
+            .items;
+        if let Some(run) = found.first() {
+            break run.name_any();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no run after my-config was created; controller logs:\n{}",
+            scene.controller_logs(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let done = scene
+        .wait_phase(&run_name, WorkflowPhase::Completed, WITHIN)
+        .await;
+    assert_eq!(done.status.and_then(|s| s.progress).as_deref(), Some("5/5"));
+    let logs = run(&scene, &["logs", &run_name, "step-5"]).await;
+    logs.expect_code(0);
+    let lines: Vec<&str> = logs
+        .stdout
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap_or(l))
+        .collect();
+    for file in ["file-1", "file-2", "file-3", "file-4"] {
+        assert!(lines.contains(&file), "step-5 lists {file}: {logs}");
+    }
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use kwf_api::retries::{Backoff, RetryPolicy};
 use kwf_api::{LABEL_STEP, LABEL_WORKFLOW, PodDefaults, StepPhase, WorkflowPhase};
 use kwf_e2e::Scene;
 use kwf_e2e::fixtures::{shell_step, workflow};
-use kwf_e2e::watch::{Change, follow};
+use kwf_e2e::watch::{Change, follow, revision};
 use serde_json::json;
 
 const WITHIN: Duration = Duration::from_secs(120);
@@ -68,15 +68,6 @@ struct Replay {
     most_at_work: BTreeMap<String, usize>,
     /// (event, Job name): each Job's first "seen" and first "finished".
     events: Vec<(&'static str, String)>,
-}
-
-fn revision<K: kube::Resource>(object: &K) -> u64 {
-    object
-        .meta()
-        .resource_version
-        .as_deref()
-        .and_then(|rv| rv.parse().ok())
-        .unwrap_or(u64::MAX)
 }
 
 impl JobLog {

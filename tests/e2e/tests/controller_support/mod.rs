@@ -12,7 +12,7 @@ use kube::ResourceExt;
 use kube::runtime::watcher;
 use kwf_api::{LABEL_STEP, LABEL_WORKFLOW, StepPhase, Workflow, label_value};
 use kwf_e2e::Scene;
-use kwf_e2e::watch::{self, Change};
+use kwf_e2e::watch::{self, Change, revision};
 
 /// A cheap pseudo-random number in `0..n` (tests need variety, not cryptography).
 pub fn random_below(n: u64) -> u64 {
@@ -64,16 +64,6 @@ pub enum Seen {
 pub struct JobRecorder {
     raw: Arc<Mutex<Vec<(u64, Seen)>>>,
     _follow: [watch::Follow; 2],
-}
-
-/// The revision of an object as the watch delivered it.
-fn revision<K: kube::Resource>(object: &K) -> u64 {
-    object
-        .meta()
-        .resource_version
-        .as_deref()
-        .and_then(|rv| rv.parse().ok())
-        .unwrap_or(u64::MAX)
 }
 
 impl Seen {
