@@ -102,13 +102,47 @@ fn from_yaml_error(err: &serde_saphyr::Error, starts: &[u64]) -> ParseError {
         document,
         line,
         column,
-        message: format!("{message}: fix the YAML and retry"),
+        message: format!(
+            "{}: fix the YAML and retry",
+            without_library_hints(&message)
+        ),
     }
+}
+
+/// serde-saphyr's message without its advice to the program (", set DuplicateKeyPolicy in
+/// Options if acceptable"): a user cannot set options. A repeated `apiVersion` or `kind` is
+/// almost always two documents without the `---` between them, so that is said instead.
+fn without_library_hints(message: &str) -> String {
+    let mut message = message.to_owned();
+    if let Some(start) = message.find(", set ")
+        && let Some(len) = message[start..].find(" in Options if acceptable")
+    {
+        message.replace_range(start..start + len + " in Options if acceptable".len(), "");
+    }
+    for key in ["apiVersion", "kind"] {
+        if message.ends_with(&format!("duplicate mapping key: {key}")) {
+            message.push_str(" (two documents without `---` between them?)");
+        }
+    }
+    message
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_key_names_the_likely_cause_not_the_library_s_options() {
+        let yaml = "apiVersion: kwf.dev/v1alpha1\nkind: Workflow\nmetadata: {name: a}\nspec: {containers: [{stepName: a, image: busybox}]}\napiVersion: kwf.dev/v1alpha1\n";
+        let err = parse_workflows(yaml).unwrap_err();
+        assert!(!err.message.contains("Options"), "{err}");
+        assert!(
+            err.message.ends_with(
+                "duplicate mapping key: apiVersion (two documents without `---` between them?): fix the YAML and retry"
+            ),
+            "{err}"
+        );
+    }
 
     const TWO: &str = "\
 apiVersion: kwf.dev/v1alpha1
