@@ -252,20 +252,23 @@ async fn oaat_s_type_and_group_become_an_item_group_whose_items_run_one_at_a_tim
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     // Polling can miss a run that is over in less than a poll; the runs' own times cannot:
-    // the later one was created once the earlier had finished (times are whole seconds).
+    // the run that finished first had finished when the other was created (times are whole
+    // seconds, so two short runs can share a creation second: order them by finish time).
     assert!(
         most_active <= 1,
         "one at a time, but {most_active} were active at once"
     );
-    let mut by_creation: Vec<&kwf_api::Workflow> = runs.iter().collect();
-    by_creation.sort_by_key(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0));
-    let first_finished = by_creation[0]
-        .status
-        .as_ref()
-        .and_then(|s| s.finished_at.as_ref())
-        .expect("the first run's finish time")
-        .0;
-    let second_created = by_creation[1]
+    let finished_at = |r: &kwf_api::Workflow| {
+        r.status
+            .as_ref()
+            .and_then(|s| s.finished_at.as_ref())
+            .map(|t| t.0)
+            .unwrap_or_else(|| panic!("{} has no finish time", r.name_any()))
+    };
+    let mut by_finish: Vec<&kwf_api::Workflow> = runs.iter().collect();
+    by_finish.sort_by_key(|r| finished_at(r));
+    let first_finished = finished_at(by_finish[0]);
+    let second_created = by_finish[1]
         .metadata
         .creation_timestamp
         .as_ref()
@@ -274,8 +277,8 @@ async fn oaat_s_type_and_group_become_an_item_group_whose_items_run_one_at_a_tim
     assert!(
         second_created.as_second() >= first_finished.as_second(),
         "{} was created at {second_created}, before {} finished at {first_finished}",
-        by_creation[1].name_any(),
-        by_creation[0].name_any()
+        by_finish[1].name_any(),
+        by_finish[0].name_any()
     );
     let mut items: Vec<String> = runs
         .iter()
