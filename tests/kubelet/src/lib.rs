@@ -1,15 +1,14 @@
 //! A process kubelet for tests.
 //!
-//! **This is a test runtime, not a container runtime.** It registers one Ready Node, binds to it every
-//! unbound pod that does not ask for placement (when [`KubeletConfig::binds_unplaced_pods`]; see
-//! [`needs_placement`]: those are kube-scheduler's), and runs each container's `command` + `args` as a host process with the
-//! container's `env` and `workingDir`. Images are ignored: a container without `command` runs its `args` as
+//! **This is a test runtime, not a container runtime.** It registers one Ready Node and runs each
+//! container of the pods that kube-scheduler binds to it: its `command` + `args` as a host process with
+//! the container's `env` and `workingDir`. Images are ignored: a container without `command` runs its `args` as
 //! the command, and one with neither fails with reason `NoCommand`. Volumes, probes, resources, security
 //! contexts and networking are ignored; every pod has IP 127.0.0.1.
 //!
-//! Pod status is reported as a real kubelet does (Pending/Running with container states, then Succeeded or
-//! Failed with `state.terminated.exitCode`), `restartPolicy` and `activeDeadlineSeconds` are honoured, a
-//! deleted pod's processes get SIGTERM, the grace period, SIGKILL, and the pod is then deleted for good.
+//! Pod status is reported as a real kubelet does (Pending while init containers run, Running with container
+//! states, then Succeeded or Failed with `state.terminated.exitCode`, in as few writes as the real one);
+//! `restartPolicy` and `activeDeadlineSeconds` are honoured; a deleted pod's processes get SIGTERM, the grace period, SIGKILL, and the pod is then deleted for good.
 //! Container output is kept in `{work_dir}/logs/{ns}/{pod}/{container}.log` (restarts append) and served at
 //! `https://127.0.0.1:<port>/containerLogs/{ns}/{pod}/{container}`, which is what `kubectl logs` reaches
 //! through the API server.
@@ -22,7 +21,6 @@ mod node;
 mod pod;
 mod process;
 mod runtime;
-mod scheduler;
 mod spec;
 mod status;
 
@@ -34,8 +32,6 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Taint;
 use tokio::sync::watch;
-
-pub use scheduler::needs_placement;
 
 /// Where and how the kubelet serves and stores things.
 #[derive(Clone, Debug)]
@@ -53,9 +49,6 @@ pub struct KubeletConfig {
     pub labels: BTreeMap<String, String>,
     /// The Node's taints (kept on every start).
     pub taints: Vec<Taint>,
-    /// Whether this kubelet binds unbound pods that do not ask for placement to its own Node (one kubelet
-    /// of a cluster should; pods that ask for placement are left to kube-scheduler).
-    pub binds_unplaced_pods: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +73,7 @@ pub enum Error {
     RegisterNode { node: String, source: kube::Error },
 }
 
-/// Registers a Ready Node, binds pending pods to it, runs their containers as host processes, serves logs,
+/// Registers a Ready Node, runs the containers of the pods bound to it as host processes, serves logs,
 /// until `shutdown` resolves; then kills what it runs. Errors are one-line and name what failed.
 pub async fn run(
     client: kube::Client,
@@ -119,9 +112,6 @@ pub async fn run(
         log_store.clone(),
         stopped(),
     ));
-    let scheduler = config
-        .binds_unplaced_pods
-        .then(|| tokio::spawn(scheduler::run(client.clone(), config.node_name.clone())));
     let heartbeat = tokio::spawn(node::keep_ready(client.clone(), config.node_name.clone()));
     let shared = Arc::new(pod::Node {
         client,
@@ -136,9 +126,6 @@ pub async fn run(
     }
     stop_tx.send_replace(true);
     runtime.await;
-    if let Some(scheduler) = scheduler {
-        scheduler.abort();
-    }
     heartbeat.abort();
     let _ = server.await;
     tracing::info!(node = %config.node_name, "kubelet: stopped");

@@ -94,6 +94,13 @@ enum Slot {
     Main(usize),
 }
 
+fn container_mut<'a>(run: &'a mut PodRun, slot: &Slot) -> &'a mut ContainerRun {
+    match *slot {
+        Slot::Init(i) => &mut run.init[i],
+        Slot::Main(i) => &mut run.main[i],
+    }
+}
+
 impl Reporter {
     async fn update(&self, change: impl FnOnce(&mut PodRun)) {
         let mut inner = self.inner.lock().await;
@@ -128,11 +135,29 @@ impl Reporter {
     }
 
     async fn update_container(&self, slot: &Slot, change: impl FnOnce(&mut ContainerRun)) {
-        self.update(|run| match *slot {
-            Slot::Init(i) => change(&mut run.init[i]),
-            Slot::Main(i) => change(&mut run.main[i]),
-        })
-        .await;
+        self.update(|run| change(container_mut(run, slot))).await;
+    }
+
+    /// A container ended for good. Published at once only while another container of the pod
+    /// still runs; otherwise what comes next is published with it, as a real kubelet's next
+    /// status sync would: the next container's start, or the pod's end (phase Succeeded or
+    /// Failed together with the exit, in one write instead of two).
+    async fn end_container(&self, slot: &Slot, termination: Termination) {
+        let mut inner = self.inner.lock().await;
+        container_mut(&mut inner.run, slot).state = RunState::Terminated(termination);
+        let others_run = match *slot {
+            Slot::Init(_) => false,
+            Slot::Main(i) => inner
+                .run
+                .main
+                .iter()
+                .enumerate()
+                .any(|(j, c)| j != i && !matches!(c.state, RunState::Terminated(_))),
+        };
+        drop(inner);
+        if others_run {
+            self.update(|_| {}).await;
+        }
     }
 
     async fn phase(&self) -> Phase {
@@ -248,7 +273,9 @@ async fn drive(
     signals: &mut watch::Receiver<PodSignal>,
 ) -> bool {
     let (stop_tx, stop_rx) = watch::channel(Stop::Run);
-    reporter.update(|_| {}).await;
+    // No report before the first container starts, which is at once: its Running (or its
+    // failure to start) is the pod's first status, as when a real kubelet's first sync finds it
+    // started.
     let start_time = reporter.inner.lock().await.run.start_time;
     let deadline = pod
         .spec
@@ -398,9 +425,7 @@ async fn run_container(
                 // A spec this runtime cannot run will not get better by restarting it.
                 let termination =
                     Termination::not_started(1, error.reason, error.message, Timestamp::now());
-                reporter
-                    .update_container(&slot, |c| c.state = RunState::Terminated(termination))
-                    .await;
+                reporter.end_container(&slot, termination).await;
                 return false;
             }
         };
@@ -442,9 +467,7 @@ async fn run_container(
         let stopping = *stop.borrow() != Stop::Run;
         let exit_code = termination.exit_code;
         if stopping || !should_restart(policy, init, exit_code) {
-            reporter
-                .update_container(&slot, |c| c.state = RunState::Terminated(termination))
-                .await;
+            reporter.end_container(&slot, termination).await;
             return exit_code == 0;
         }
         let mut restarts = 0;
