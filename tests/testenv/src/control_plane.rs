@@ -14,7 +14,7 @@ use crate::flags::Layout;
 use crate::pki::Pki;
 use crate::{Error, binaries, kubeconfig, ports, supervisor};
 
-/// The name of the first process Node: it binds every pod that does not ask for placement.
+/// The name of the first process Node, untainted: kube-scheduler places every pod that asks for nothing here.
 pub const NODE_NAME: &str = "kwf-node";
 /// The second process Node, tainted `kwf.dev/node=kwf-node-2:NoSchedule` so that only pods that ask for it
 /// (a toleration, or `nodeName`) land there.
@@ -173,7 +173,7 @@ impl Drop for ControlPlane {
     }
 }
 
-/// The process nodes: [`NODE_NAME`] binds the pods that ask for no placement; [`SECOND_NODE_NAME`] is tainted
+/// The process nodes: [`NODE_NAME`] takes the pods that ask for no placement; [`SECOND_NODE_NAME`] is tainted
 /// and only runs pods placed on it (by kube-scheduler or `nodeName`). Both carry `kwf.dev/runtime=process`.
 fn process_nodes(pki: &Pki, kubelet_dir: &Path) -> Vec<KubeletConfig> {
     let labels = [(
@@ -181,7 +181,7 @@ fn process_nodes(pki: &Pki, kubelet_dir: &Path) -> Vec<KubeletConfig> {
         crate::node::RUNTIME_PROCESS.to_string(),
     )]
     .into();
-    let node = |name: &str, taints: Vec<Taint>, binds_unplaced_pods: bool| KubeletConfig {
+    let node = |name: &str, taints: Vec<Taint>| KubeletConfig {
         node_name: name.to_string(),
         listen: supervisor::kubelet_listen_address(),
         tls_cert_pem: pki.kubelet.cert_pem.clone(),
@@ -189,7 +189,6 @@ fn process_nodes(pki: &Pki, kubelet_dir: &Path) -> Vec<KubeletConfig> {
         work_dir: kubelet_dir.join(name),
         labels: std::collections::BTreeMap::clone(&labels),
         taints,
-        binds_unplaced_pods,
     };
     let second_taint = Taint {
         key: NODE_TAINT_KEY.to_string(),
@@ -198,8 +197,8 @@ fn process_nodes(pki: &Pki, kubelet_dir: &Path) -> Vec<KubeletConfig> {
         time_added: None,
     };
     vec![
-        node(NODE_NAME, Vec::new(), true),
-        node(SECOND_NODE_NAME, vec![second_taint], false),
+        node(NODE_NAME, Vec::new()),
+        node(SECOND_NODE_NAME, vec![second_taint]),
     ]
 }
 

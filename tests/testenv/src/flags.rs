@@ -134,8 +134,7 @@ impl Layout {
         ]
     }
 
-    /// kube-scheduler places the pods that ask for placement (see the crate docs); the process kubelet binds
-    /// the others itself, faster.
+    /// kube-scheduler places every pod, as in a real cluster.
     pub fn scheduler(&self) -> Vec<String> {
         vec![
             format!("--kubeconfig={}", path(&self.kubeconfig)),
@@ -160,6 +159,10 @@ impl Layout {
             // Tests create many objects quickly; the default client rate limit (20 qps) would slow them.
             "--kube-api-qps=500".into(),
             "--kube-api-burst=1000".into(),
+            // The Job controller's 5 default workers spend most of their time waiting on the API
+            // server (pod creates, finalizer patches, status updates); with a few Jobs finishing each
+            // second a new Job queued behind them for 150 ms before its pod was created.
+            "--concurrent-job-syncs=50".into(),
             format!(
                 "--service-account-private-key-file={}",
                 path(&pki.service_account_key)
