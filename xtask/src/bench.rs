@@ -46,6 +46,10 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     controller_args: Vec<String>,
+    /// Measure this program instead of the release build, e.g. an older build to compare, or a
+    /// script that execs the build under a heap profiler.
+    #[arg(long, value_name = "PATH")]
+    controller_binary: Option<PathBuf>,
     /// Where to write the report [default: docs/benchmarks.md]; `-` prints it only.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -71,7 +75,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log_dir = workspace.join("target").join("kwf-bench");
     let setup = Setup {
         kubeconfig: PathBuf::new(),
-        controller: release.join("workflow-controller"),
+        controller: args
+            .controller_binary
+            .clone()
+            .unwrap_or_else(|| release.join("workflow-controller")),
         plugin: release.join("kubectl-workflow"),
         controller_args: args.controller_args.clone(),
         log_dir: log_dir.clone(),

@@ -8,6 +8,10 @@
 //!   Job controller marked the dependency's Job Complete.
 //! - **end to end**: the last dependency's container seen exited (pod Succeeded, as the
 //!   kubelet reports it) -> the dependent's container seen started.
+//!
+//! The end-to-end gap is then cut into its stages, so that a slow one shows: the controller
+//! (the dependency's exit -> the dependent's Job), the Job controller (Job -> its pod), the
+//! binding (pod -> pod on a node) and the kubelet (pod on a node -> container started).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,13 +26,15 @@ use kwf_api::{LABEL_STEP, LABEL_WORKFLOW, Workflow};
 
 use crate::watch::{self, Change};
 
-use super::report::{Handoff, Latencies};
+use super::report::{Handoff, Latencies, Stages};
 
 /// When the outside watches first saw each step (by workflow and step name) get somewhere.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Sighting {
     pub job_seen: Option<Instant>,
     pub job_complete: Option<Instant>,
+    pub pod_seen: Option<Instant>,
+    pub pod_bound: Option<Instant>,
     pub pod_started: Option<Instant>,
     pub pod_exited: Option<Instant>,
 }
@@ -111,6 +117,10 @@ impl HandoffWatch {
                     );
                 let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
                 let sighting = seen.entry(key).or_default();
+                sighting.pod_seen.get_or_insert(now);
+                if pod.spec.as_ref().is_some_and(|s| s.node_name.is_some()) {
+                    sighting.pod_bound.get_or_insert(now);
+                }
                 if started || exited {
                     sighting.pod_started.get_or_insert(now);
                 }
@@ -154,6 +164,9 @@ impl HandoffWatch {
     pub fn figures(&self, workflows: &[Workflow]) -> Handoff {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let pairs = dependent_pairs(workflows);
+        let own = |from: fn(&Sighting) -> Option<Instant>, to: fn(&Sighting) -> Option<Instant>| {
+            Latencies::of(signed_gaps(&own_stage(&pairs), &seen, from, to))
+        };
         Handoff {
             outside: Latencies::of(signed_gaps(
                 &pairs,
@@ -167,6 +180,17 @@ impl HandoffWatch {
                 |s| s.pod_exited,
                 |s| s.pod_started,
             )),
+            stages: Stages {
+                controller: Latencies::of(signed_gaps(
+                    &pairs,
+                    &seen,
+                    |s| s.pod_exited,
+                    |s| s.job_seen,
+                )),
+                job_controller: own(|s| s.job_seen, |s| s.pod_seen),
+                binding: own(|s| s.pod_seen, |s| s.pod_bound),
+                kubelet: own(|s| s.pod_bound, |s| s.pod_started),
+            },
         }
     }
 }
@@ -189,6 +213,14 @@ pub fn dependent_pairs(workflows: &[Workflow]) -> Vec<(String, String, Vec<Strin
                     )
                 })
         })
+        .collect()
+}
+
+/// The dependent steps of `pairs`, each as its own "dependency": for the stages within one step.
+fn own_stage(pairs: &[(String, String, Vec<String>)]) -> Vec<(String, String, Vec<String>)> {
+    pairs
+        .iter()
+        .map(|(wf, step, _)| (wf.clone(), step.clone(), vec![step.clone()]))
         .collect()
 }
 

@@ -125,6 +125,45 @@ pub struct Handoff {
     pub outside: Latencies,
     /// The last dependency's container seen exited -> the dependent's container seen started.
     pub end_to_end: Latencies,
+    /// The end-to-end gap cut into its stages.
+    pub stages: Stages,
+}
+
+/// Where an end-to-end hand-off goes, stage by stage, as seen from outside.
+#[derive(Debug, Default, Clone)]
+pub struct Stages {
+    /// The last dependency's container seen exited -> the dependent's Job first seen.
+    pub controller: Latencies,
+    /// The dependent's Job first seen -> its pod first seen.
+    pub job_controller: Latencies,
+    /// The pod first seen -> first seen on a node.
+    pub binding: Latencies,
+    /// The pod first seen on a node -> its container seen started.
+    pub kubelet: Latencies,
+}
+
+impl Stages {
+    /// One table row per stage.
+    fn rows(&self) -> String {
+        [
+            (
+                "kwf's controller: dependency's container exited -> dependent Job",
+                &self.controller,
+            ),
+            ("Job controller: Job -> its pod", &self.job_controller),
+            ("Binding: pod -> pod on a node", &self.binding),
+            ("Kubelet: pod on a node -> container started", &self.kubelet),
+        ]
+        .iter()
+        .map(|(stage, figures)| {
+            format!(
+                "| Stage of the hand-off: {stage} | {} | - | - |",
+                figures.text()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+    }
 }
 
 impl Handoff {
@@ -678,6 +717,7 @@ impl Report {
                 yes(end_to_end_met(&l.handoff)),
                 l.handoff.outside.text(),
             );
+            let _ = writeln!(md, "{}", l.handoff.stages.rows());
         }
         if let Some(h) = &self.huge {
             let _ = writeln!(
